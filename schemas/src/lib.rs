@@ -1,0 +1,13 @@
+//! Huitong's data contract (数据契约): the domains the exchange carries, the Kafka topics that
+//! carry them, and how a process reaches the cluster that holds those topics.
+//!
+//! Everything another team needs to read or write Huitong's topics is defined here, so that the
+//! hub, the connectors and the tests agree on one source of truth.
+
+pub mod domain;
+pub mod kafka;
+pub mod topics;
+
+pub use domain::Domain;
+pub use kafka::{ClientSettings, KafkaError};
+pub use topics::{TopicKind, TopicSpec};

@@ -1,0 +1,4 @@
+//! The integration tests: one binary, all tests sharing one real broker.
+
+mod admin;
+mod transactions;
