@@ -4,10 +4,15 @@
 //! Everything another team needs to read or write Huitong's topics is defined here, so that the
 //! hub, the connectors and the tests agree on one source of truth.
 
+pub mod codec;
+pub mod contract;
 pub mod domain;
 pub mod kafka;
+pub mod registry;
 pub mod topics;
+pub mod wire;
 
+pub use contract::{Record, SchemaName};
 pub use domain::Domain;
 pub use kafka::{ClientSettings, KafkaError};
 pub use topics::{TopicKind, TopicSpec};

@@ -9,6 +9,9 @@ use crate::Domain;
 /// Topic carrying quarantined records of every domain.
 pub const QUARANTINE: &str = "hub.quarantine";
 
+/// Topic carrying the shared data-resource catalogue (政务信息资源目录), one entry per resource.
+pub const CATALOGUE: &str = "catalogue.entries";
+
 /// What a topic is for; decides its cleanup policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicKind {
@@ -18,6 +21,8 @@ pub enum TopicKind {
     National,
     /// Records that failed a check: kept long enough for operators to fix and replay them.
     Quarantine,
+    /// Catalogue entries (key = resource code): compacted, kept forever.
+    Catalogue,
 }
 
 /// The name and configuration of one topic.
@@ -37,7 +42,7 @@ impl TopicSpec {
         match self.kind {
             // 7 days: time to re-process after a hub fix.
             TopicKind::Raw => vec![("cleanup.policy", "delete"), ("retention.ms", "604800000")],
-            TopicKind::National => vec![("cleanup.policy", "compact")],
+            TopicKind::National | TopicKind::Catalogue => vec![("cleanup.policy", "compact")],
             // 90 days: a quarantined record waits for its cause to be fixed, then is replayed.
             TopicKind::Quarantine => {
                 vec![("cleanup.policy", "delete"), ("retention.ms", "7776000000")]
@@ -100,11 +105,18 @@ pub fn all(partitions: Partitions) -> Vec<TopicSpec> {
                 },
             ]
         })
-        .chain(std::iter::once(TopicSpec {
-            name: QUARANTINE.to_owned(),
-            kind: TopicKind::Quarantine,
-            partitions: partitions.report,
-        }))
+        .chain([
+            TopicSpec {
+                name: QUARANTINE.to_owned(),
+                kind: TopicKind::Quarantine,
+                partitions: partitions.report,
+            },
+            TopicSpec {
+                name: CATALOGUE.to_owned(),
+                kind: TopicKind::Catalogue,
+                partitions: 1,
+            },
+        ])
         .collect()
 }
 
@@ -140,7 +152,7 @@ mod tests {
     #[test]
     fn layout_has_every_domain_twice_and_quarantine() {
         let specs = all(Partitions::default());
-        assert_eq!(specs.len(), Domain::ALL.len() * 2 + 1);
+        assert_eq!(specs.len(), Domain::ALL.len() * 2 + 2);
         let positions = specs
             .iter()
             .find(|s| s.name == "raw.vehicle-position")

@@ -1,0 +1,293 @@
+//! Encoding and decoding of contract records in Confluent's wire format.
+//!
+//! Writers and readers are built once per schema id and cached — a schema is never parsed or
+//! resolved per message. A message written with the current schema is read by apache-avro's
+//! schema-aware deserialiser straight into the Rust type; one written with an older version of
+//! the schema goes through Avro schema resolution (writer → reader) first.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::{Schema, from_value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::contract::{self, Record};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::wire::{self, WireError};
+
+/// Why a record could not be encoded or decoded; each variant has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The bytes are not Confluent-framed.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The Avro data does not match the schema (or the value does not fit it).
+    #[error("avro: {0}")]
+    Avro(#[from] Box<apache_avro::Error>),
+    /// The datum decoded, but bytes were left over: the writer used another schema.
+    #[error("{0} bytes left after the datum: written with a different schema?")]
+    TrailingBytes(usize),
+    /// The schema id is unknown to the registry, or the registry could not be asked.
+    #[error("schema id {id}: {source}")]
+    Registry {
+        /// The id from the message header.
+        id: u32,
+        /// What the registry said.
+        source: RegistryError,
+    },
+    /// Registering the writer's schema failed.
+    #[error("registering {subject}: {source}")]
+    Register {
+        /// The subject.
+        subject: String,
+        /// What the registry said.
+        source: RegistryError,
+    },
+    /// The writer's schema cannot be read as the expected record (not a compatible version).
+    #[error("schema id {id} cannot be read as {expected}: {reason}")]
+    Incompatible {
+        /// The id from the message header.
+        id: u32,
+        /// The reader's full schema name.
+        expected: String,
+        /// Why not.
+        reason: String,
+    },
+}
+
+impl CodecError {
+    /// A stable, bounded code for metric labels and quarantine records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CodecError::Wire(WireError::TooShort(_)) => "wire_too_short",
+            CodecError::Wire(WireError::BadMagic(_)) => "wire_bad_magic",
+            CodecError::Avro(_) => "avro_invalid",
+            CodecError::TrailingBytes(_) => "avro_trailing_bytes",
+            CodecError::Registry { .. } => "schema_unavailable",
+            CodecError::Register { .. } => "schema_register_failed",
+            CodecError::Incompatible { .. } => "schema_incompatible",
+        }
+    }
+}
+
+impl From<apache_avro::Error> for CodecError {
+    fn from(e: apache_avro::Error) -> Self {
+        CodecError::Avro(Box::new(e))
+    }
+}
+
+/// Encodes one value as a plain Avro binary datum (no framing). Builds a writer per call: for
+/// streams use [`Encoder`].
+pub fn encode_datum<T: Serialize>(schema: &Schema, value: &T) -> Result<Vec<u8>, CodecError> {
+    let writer = GenericDatumWriter::builder(schema)
+        .human_readable(false)
+        .build()?;
+    Ok(writer.write_ser_to_vec(value)?)
+}
+
+/// Decodes one plain Avro binary datum written with `schema`. Builds a reader per call: for
+/// streams use [`Decoder`].
+pub fn decode_datum<T: DeserializeOwned>(schema: &Schema, bytes: &[u8]) -> Result<T, CodecError> {
+    let reader = GenericDatumReader::builder(schema)
+        .human_readable(false)
+        .build()?;
+    read_exact(&reader, bytes)
+}
+
+fn read_exact<T: DeserializeOwned>(
+    reader: &GenericDatumReader<'_>,
+    mut bytes: &[u8],
+) -> Result<T, CodecError> {
+    let value = reader.read_deser(&mut bytes)?;
+    match bytes.len() {
+        0 => Ok(value),
+        n => Err(CodecError::TrailingBytes(n)),
+    }
+}
+
+/// Writes records of type `T` in Confluent's wire format under one registered schema id.
+pub struct Encoder<T: Record> {
+    schema_id: u32,
+    writer: GenericDatumWriter<'static>,
+    record: PhantomData<fn(&T)>,
+}
+
+impl<T: Record> Encoder<T> {
+    /// Registers `T`'s schema under its subject (`<topic>-value`) and returns an encoder for the
+    /// id the registry gave it.
+    pub async fn register(registry: &RegistryClient) -> Result<Self, CodecError> {
+        let subject = T::SCHEMA.subject();
+        let id = registry
+            .register(&subject, contract::schema_json(T::SCHEMA))
+            .await
+            .map_err(|source| CodecError::Register { subject, source })?;
+        Self::with_schema_id(id)
+    }
+
+    /// An encoder that labels records with `schema_id`, which must be the registry's id of
+    /// `T`'s schema.
+    pub fn with_schema_id(schema_id: u32) -> Result<Self, CodecError> {
+        let writer = GenericDatumWriter::builder(contract::schema(T::SCHEMA))
+            .human_readable(false)
+            // Serde-derived types are checked field by field as they are written.
+            .validate(false)
+            .build()?;
+        Ok(Encoder {
+            schema_id,
+            writer,
+            record: PhantomData,
+        })
+    }
+
+    /// The schema id written in each message's header.
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// Appends one framed record to `out` (which may be a reused buffer).
+    pub fn encode_into(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let start = out.len();
+        wire::write_header(out, self.schema_id);
+        if let Err(e) = self.writer.write_ser(out, value) {
+            out.truncate(start);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// One framed record.
+    pub fn encode(&self, value: &T) -> Result<Vec<u8>, CodecError> {
+        let mut out = Vec::with_capacity(128);
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+}
+
+self_cell::self_cell!(
+    /// A reader for data written with an older schema: owns the writer's schema and the
+    /// resolving reader that borrows it.
+    struct ResolvingReader {
+        owner: Schema,
+        #[not_covariant]
+        dependent: GenericDatumReader,
+    }
+);
+
+/// How messages with one schema id are read.
+enum Reader {
+    /// Written with the reader's own schema: schema-aware serde, no resolution.
+    Current(GenericDatumReader<'static>),
+    /// Written with another (older) version: decode, resolve to the reader's schema, convert.
+    Resolving(ResolvingReader),
+}
+
+impl Reader {
+    fn read<T: DeserializeOwned>(&self, datum: &[u8]) -> Result<T, CodecError> {
+        match self {
+            Reader::Current(reader) => read_exact(reader, datum),
+            Reader::Resolving(cell) => cell.with_dependent(|_, reader| {
+                let mut bytes = datum;
+                let value = reader.read_value(&mut bytes)?;
+                if !bytes.is_empty() {
+                    return Err(CodecError::TrailingBytes(bytes.len()));
+                }
+                Ok(from_value(&value)?)
+            }),
+        }
+    }
+}
+
+/// Reads Confluent-framed records of type `T`, whatever version of `T`'s schema wrote them.
+pub struct Decoder<T: Record> {
+    registry: Arc<RegistryClient>,
+    readers: RwLock<HashMap<u32, Arc<Reader>>>,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Decoder<T> {
+    /// A decoder that asks `registry` for schema ids it has not seen.
+    pub fn new(registry: Arc<RegistryClient>) -> Self {
+        Decoder {
+            registry,
+            readers: RwLock::new(HashMap::new()),
+            record: PhantomData,
+        }
+    }
+
+    /// Decodes one framed record, fetching the writer's schema on the first message with a
+    /// new schema id.
+    pub async fn decode(&self, message: &[u8]) -> Result<T, CodecError> {
+        let (id, datum) = wire::split(message)?;
+        let reader = match self.cached(id) {
+            Some(reader) => reader,
+            None => self.prepare(id).await?,
+        };
+        reader.read(datum)
+    }
+
+    /// Decodes one framed record if its schema id was seen before; `Ok(None)` otherwise (then
+    /// call [`Decoder::decode`]). Never waits.
+    pub fn try_decode_cached(&self, message: &[u8]) -> Result<Option<T>, CodecError> {
+        let (id, datum) = wire::split(message)?;
+        self.cached(id).map(|reader| reader.read(datum)).transpose()
+    }
+
+    fn cached(&self, id: u32) -> Option<Arc<Reader>> {
+        self.readers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Builds the reader for schema id `id` and caches it.
+    async fn prepare(&self, id: u32) -> Result<Arc<Reader>, CodecError> {
+        let text = self
+            .registry
+            .schema_by_id(id)
+            .await
+            .map_err(|source| CodecError::Registry { id, source })?;
+        let reader = Arc::new(build_reader(id, T::SCHEMA, &text)?);
+        self.readers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, reader.clone());
+        Ok(reader)
+    }
+}
+
+fn build_reader(
+    id: u32,
+    name: contract::SchemaName,
+    writer_text: &str,
+) -> Result<Reader, CodecError> {
+    let reader_schema: &'static Schema = contract::schema(name);
+    let writer = Schema::parse_str(writer_text)?;
+    if writer.canonical_form() == reader_schema.canonical_form() {
+        return Ok(Reader::Current(
+            GenericDatumReader::builder(reader_schema)
+                .human_readable(false)
+                .build()?,
+        ));
+    }
+    if let Err(e) =
+        apache_avro::schema_compatibility::SchemaCompatibility::can_read(&writer, reader_schema)
+    {
+        return Err(CodecError::Incompatible {
+            id,
+            expected: name.full_name(),
+            reason: e.to_string(),
+        });
+    }
+    let cell = ResolvingReader::try_new(writer, |writer| {
+        GenericDatumReader::builder(writer)
+            .reader_schema(reader_schema)
+            .human_readable(false)
+            .build()
+    })?;
+    Ok(Reader::Resolving(cell))
+}
