@@ -37,9 +37,11 @@ pub fn split(message: &[u8]) -> Result<(u32, &[u8]), WireError> {
 mod tests {
     use super::*;
 
+    type Split<'a> = Result<(u32, &'a [u8]), WireError>;
+
     #[test]
     fn frames_and_splits() {
-        let cases: [(&[u8], Result<(u32, &[u8]), WireError>); 5] = [
+        let cases: [(&[u8], Split<'_>); 5] = [
             (&[0, 0, 0, 0, 7, 2, 4], Ok((7, &[2, 4]))),
             (&[0, 0, 1, 0, 0], Ok((65536, &[]))),
             (&[0, 0, 0], Err(WireError::TooShort(3))),
