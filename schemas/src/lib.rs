@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod contract;
 pub mod domain;
+pub mod evolution;
 pub mod kafka;
 pub mod registry;
 pub mod topics;
