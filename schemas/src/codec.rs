@@ -1,17 +1,17 @@
 //! Encoding and decoding of contract records in Confluent's wire format.
 //!
 //! Writers and readers are built once per schema id and cached — a schema is never parsed or
-//! resolved per message. A message written with the current schema is read by apache-avro's
-//! schema-aware deserialiser straight into the Rust type; one written with an older version of
-//! the schema goes through Avro schema resolution (writer → reader) first.
+//! resolved per message. Every message is read by apache-avro's schema-aware deserialiser
+//! straight into the Rust type, driven by the schema that wrote it; an older writer schema is
+//! first checked to be readable as the current one (Avro's resolution rules).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
 
+use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
-use apache_avro::{Schema, from_value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -168,9 +168,9 @@ impl<T: Record> Encoder<T> {
 }
 
 self_cell::self_cell!(
-    /// A reader for data written with an older schema: owns the writer's schema and the
-    /// resolving reader that borrows it.
-    struct ResolvingReader {
+    /// A reader for data written with an older schema version: owns the writer's schema and the
+    /// datum reader that borrows it.
+    struct OlderReader {
         owner: Schema,
         #[not_covariant]
         dependent: GenericDatumReader,
@@ -179,24 +179,17 @@ self_cell::self_cell!(
 
 /// How messages with one schema id are read.
 enum Reader {
-    /// Written with the reader's own schema: schema-aware serde, no resolution.
+    /// Written with the reader's own schema.
     Current(GenericDatumReader<'static>),
-    /// Written with another (older) version: decode, resolve to the reader's schema, convert.
-    Resolving(ResolvingReader),
+    /// Written with another version that [`build_reader`] found the reader can read.
+    Older(OlderReader),
 }
 
 impl Reader {
     fn read<T: DeserializeOwned>(&self, datum: &[u8]) -> Result<T, CodecError> {
         match self {
             Reader::Current(reader) => read_exact(reader, datum),
-            Reader::Resolving(cell) => cell.with_dependent(|_, reader| {
-                let mut bytes = datum;
-                let value = reader.read_value(&mut bytes)?;
-                if !bytes.is_empty() {
-                    return Err(CodecError::TrailingBytes(bytes.len()));
-                }
-                Ok(from_value(&value)?)
-            }),
+            Reader::Older(cell) => cell.with_dependent(|_, reader| read_exact(reader, datum)),
         }
     }
 }
@@ -236,6 +229,17 @@ impl<T: Record> Decoder<T> {
         self.cached(id).map(|reader| reader.read(datum)).transpose()
     }
 
+    /// Builds the reader for schema id `id` from its known text, without asking the registry —
+    /// for a process that registered the schema itself and so knows its id.
+    pub fn preload(&self, id: u32, writer_schema: &str) -> Result<(), CodecError> {
+        let reader = Arc::new(build_reader(id, T::SCHEMA, writer_schema)?);
+        self.readers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, reader);
+        Ok(())
+    }
+
     fn cached(&self, id: u32) -> Option<Arc<Reader>> {
         self.readers
             .read()
@@ -251,12 +255,10 @@ impl<T: Record> Decoder<T> {
             .schema_by_id(id)
             .await
             .map_err(|source| CodecError::Registry { id, source })?;
-        let reader = Arc::new(build_reader(id, T::SCHEMA, &text)?);
-        self.readers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, reader.clone());
-        Ok(reader)
+        self.preload(id, &text)?;
+        Ok(self
+            .cached(id)
+            .expect("preload inserted the reader for this id"))
     }
 }
 
@@ -283,11 +285,138 @@ fn build_reader(
             reason: e.to_string(),
         });
     }
-    let cell = ResolvingReader::try_new(writer, |writer| {
+    // Older data is read with the writer's schema straight into `T`: serde matches fields by
+    // name, skips fields `T` no longer has and fills fields the writer lacked from their
+    // `#[serde(default)]`, which mirrors the Avro default (the records' tests check every type).
+    // Not apache-avro's resolving reader: in 0.22 it rejects any bytes-backed decimal shorter
+    // than its declared precision could need, i.e. nearly every real amount.
+    let cell = OlderReader::try_new(writer, |writer| {
         GenericDatumReader::builder(writer)
-            .reader_schema(reader_schema)
             .human_readable(false)
             .build()
     })?;
-    Ok(Reader::Resolving(cell))
+    Ok(Reader::Older(cell))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+
+    use apache_avro::schema::{Name, ResolvedSchema};
+    use apache_avro::types::Value;
+    use serde_json::Value as Json;
+
+    use super::*;
+    use crate::contract::SchemaName;
+
+    /// A value of every field of `schema`, taking the non-null branch of unions, so that reading
+    /// it exercises every field.
+    pub(crate) fn sample(schema: &Schema) -> Value {
+        let resolved = ResolvedSchema::try_from(schema).expect("schema resolves");
+        sample_at(schema, resolved.get_names())
+    }
+
+    fn sample_at(schema: &Schema, names: &HashMap<Name, &Schema>) -> Value {
+        match schema {
+            Schema::Null => Value::Null,
+            Schema::Boolean => Value::Boolean(true),
+            Schema::Int => Value::Int(7),
+            Schema::Long => Value::Long(7),
+            Schema::Float => Value::Float(1.5),
+            Schema::Double => Value::Double(24.88),
+            Schema::Bytes => Value::Bytes(vec![1, 2, 3]),
+            Schema::String => Value::String("示例".to_owned()),
+            Schema::Array(a) => Value::Array(vec![sample_at(&a.items, names)]),
+            Schema::Map(m) => Value::Map(HashMap::from([(
+                "k".to_owned(),
+                sample_at(&m.types, names),
+            )])),
+            Schema::Union(u) => {
+                let (index, branch) = u
+                    .variants()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| !matches!(v, Schema::Null))
+                    .unwrap_or((0, &Schema::Null));
+                Value::Union(index as u32, Box::new(sample_at(branch, names)))
+            }
+            Schema::Record(r) => Value::Record(
+                r.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), sample_at(&f.schema, names)))
+                    .collect(),
+            ),
+            Schema::Enum(e) => Value::Enum(0, e.symbols[0].clone()),
+            Schema::Fixed(f) => Value::Fixed(f.size, vec![0; f.size]),
+            Schema::Decimal(_) => {
+                Value::Decimal(apache_avro::Decimal::from(vec![0x01, 0xE2, 0x40]))
+            }
+            Schema::Date => Value::Date(20_000),
+            Schema::TimestampMillis => Value::TimestampMillis(1_740_787_200_000),
+            Schema::TimestampMicros => Value::TimestampMicros(1_740_787_200_000_000),
+            Schema::Ref { name } => sample_at(names[name], names),
+            other => panic!("no sample for {other:?}"),
+        }
+    }
+
+    /// The schema as an older writer might have had it: every field with a default removed,
+    /// except fields that define a named type (later fields may refer to it).
+    pub(crate) fn without_defaulted_fields(text: &str) -> String {
+        fn defines_named_type(json: &Json) -> bool {
+            match json {
+                Json::Object(obj) => {
+                    obj.contains_key("name")
+                        && obj.contains_key("type")
+                        && matches!(obj["type"].as_str(), Some("record" | "enum" | "fixed"))
+                        || obj.values().any(defines_named_type)
+                }
+                Json::Array(items) => items.iter().any(defines_named_type),
+                _ => false,
+            }
+        }
+        fn strip(json: &mut Json) {
+            match json {
+                Json::Object(obj) => {
+                    if let Some(Json::Array(fields)) = obj.get_mut("fields") {
+                        fields.retain(|f| {
+                            f.get("default").is_none()
+                                || f.get("type").is_some_and(defines_named_type)
+                        });
+                    }
+                    obj.values_mut().for_each(strip);
+                }
+                Json::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut json: Json = serde_json::from_str(text).expect("schema JSON");
+        strip(&mut json);
+        json.to_string()
+    }
+
+    /// Writes a sample with `writer_text` and reads it as `T` through the reader the decoder
+    /// would build for it.
+    pub(crate) fn read_through_decoder<T: Record>(writer_text: &str) -> Result<T, CodecError> {
+        let writer = Schema::parse_str(writer_text)?;
+        let datum = GenericDatumWriter::builder(&writer)
+            .build()?
+            .write_value_to_vec(sample(&writer))?;
+        build_reader(1, T::SCHEMA, writer_text)?.read(&datum)
+    }
+
+    #[test]
+    fn frames_carry_the_schema_id_and_reject_garbage() {
+        let reader = build_reader(
+            3,
+            SchemaName::Quarantine,
+            crate::contract::schema_json(SchemaName::Quarantine),
+        )
+        .expect("reader for the current schema");
+        assert!(matches!(reader, Reader::Current(_)));
+        let garbage: &[&[u8]] = &[&[], &[0xFF], &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80]];
+        for bytes in garbage {
+            let result: Result<crate::records::quarantine::Quarantine, _> = reader.read(bytes);
+            assert!(result.is_err(), "{bytes:?} must not decode");
+        }
+    }
 }

@@ -9,6 +9,8 @@ pub mod contract;
 pub mod domain;
 pub mod evolution;
 pub mod kafka;
+pub mod logical;
+pub mod records;
 pub mod registry;
 pub mod topics;
 pub mod wire;
