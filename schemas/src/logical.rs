@@ -69,7 +69,7 @@ pub enum LogicalError {
     },
     /// The text is not valid base64.
     #[error("invalid base64: {0}")]
-    Base64(&'static str),
+    Base64(#[from] base64::DecodeError),
 }
 
 impl LogicalError {
@@ -689,58 +689,16 @@ pub mod bytes {
     option_module!(Vec<u8>);
 }
 
-const BASE64_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(
-                    BASE64_ALPHABET[((n >> (18 - 6 * i)) & 0x3F) as usize],
-                ));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 fn base64_decode(text: &str) -> Result<Vec<u8>, LogicalError> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return Err(LogicalError::Base64("length is not a multiple of 4"));
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let quads = bytes.len() / 4;
-    for (q, quad) in bytes.chunks(4).enumerate() {
-        let padding = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if padding > 2 || (padding > 0 && q + 1 != quads) {
-            return Err(LogicalError::Base64("misplaced padding"));
-        }
-        let mut n: u32 = 0;
-        for &c in &quad[..4 - padding] {
-            let v = BASE64_ALPHABET
-                .iter()
-                .position(|&a| a == c)
-                .ok_or(LogicalError::Base64(
-                    "character outside the standard alphabet",
-                ))?;
-            n = (n << 6) | v as u32;
-        }
-        n <<= 6 * padding as u32;
-        let decoded = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&decoded[..3 - padding]);
-    }
-    Ok(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(LogicalError::Base64)
 }
 
 #[cfg(test)]
