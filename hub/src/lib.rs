@@ -2,4 +2,5 @@
 //! national record per entity. See ARCHITECTURE.md for the stages and their invariants.
 
 pub mod ops_http;
+pub mod registry;
 pub mod telemetry;

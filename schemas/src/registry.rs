@@ -245,6 +245,22 @@ impl RegistryClient {
     }
 }
 
+/// Registers every schema of the contract under its subject (`<topic>-value`) and returns the
+/// ids. Idempotent: a schema already registered keeps its id. Fails on the first schema the
+/// registry refuses, e.g. as incompatible with what the subject already holds.
+pub async fn register_contract(
+    client: &RegistryClient,
+) -> Result<Vec<(crate::SchemaName, u32)>, RegistryError> {
+    let mut ids = Vec::new();
+    for name in crate::SchemaName::all() {
+        let id = client
+            .register(&name.subject(), crate::contract::schema_json(name))
+            .await?;
+        ids.push((name, id));
+    }
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ import sys
 import urllib.request
 import uuid
 
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
 
 def canonical(value):
     if isinstance(value, dict):
@@ -31,7 +33,8 @@ def canonical(value):
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return int(value.timestamp() * 1000)
+        # Integer arithmetic: float seconds would round some milliseconds away.
+        return (value - EPOCH) // datetime.timedelta(milliseconds=1)
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
