@@ -2,5 +2,6 @@
 
 mod admin;
 mod feed_format;
+mod hub_process;
 mod registry;
 mod transactions;

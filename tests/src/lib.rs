@@ -45,3 +45,32 @@ pub fn create_topics(specs: &[schemas::TopicSpec]) -> Vec<(String, schemas::kafk
         .block_on(schemas::kafka::ensure_topics(&settings(), specs, 1))
         .expect("creating topics on the shared broker")
 }
+
+/// The path of a workspace binary (`hub`, `connector`) built next to the test binary;
+/// `ops/dev test` builds them before running the tests.
+///
+/// # Panics
+/// When the binary was not built.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/it-<hash> → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target profile folder")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (ops/dev test does)",
+        path.display()
+    );
+    path
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a child process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding an ephemeral port")
+        .port()
+}
