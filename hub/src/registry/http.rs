@@ -331,21 +331,29 @@ fn raw_schema(schema: String) -> Response {
         .into_response()
 }
 
+/// Every (subject, version) holding the schema with the id in the path.
+async fn versions_of_id(
+    r: &SchemaRegistry,
+    id: Result<Path<String>, PathRejection>,
+    params: &Params,
+) -> Result<Vec<(String, u32)>, RegistryError> {
+    let id = schema_id(&path(id)?)?;
+    let deleted = flag(params, "deleted")?;
+    r.inner
+        .read(|s| {
+            s.id_versions(id, deleted)
+                .ok_or(RegistryError::SchemaNotFound { id: Some(id) })
+        })
+        .await
+}
+
 async fn schema_id_versions(
     State(r): State<SchemaRegistry>,
     id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Response {
     handle(&r, Endpoint::SchemaIdVersions, async {
-        let id = schema_id(&path(id)?)?;
-        let deleted = flag(&params, "deleted")?;
-        let versions = r
-            .inner
-            .read(|s| {
-                s.id_versions(id, deleted)
-                    .ok_or(RegistryError::SchemaNotFound { id: Some(id) })
-            })
-            .await?;
+        let versions = versions_of_id(&r, id, &params).await?;
         let list: Vec<Value> = versions
             .into_iter()
             .map(|(subject, version)| json!({ "subject": subject, "version": version }))
@@ -361,15 +369,7 @@ async fn schema_id_subjects(
     params: Params,
 ) -> Response {
     handle(&r, Endpoint::SchemaIdSubjects, async {
-        let id = schema_id(&path(id)?)?;
-        let deleted = flag(&params, "deleted")?;
-        let versions = r
-            .inner
-            .read(|s| {
-                s.id_versions(id, deleted)
-                    .ok_or(RegistryError::SchemaNotFound { id: Some(id) })
-            })
-            .await?;
+        let versions = versions_of_id(&r, id, &params).await?;
         let mut subjects: Vec<String> = versions.into_iter().map(|(s, _)| s).collect();
         subjects.dedup();
         Ok(reply(json!(subjects)))
