@@ -1,9 +1,9 @@
 //! Encoding and decoding of contract records in Confluent's wire format.
 //!
 //! Writers and readers are built once per schema id and cached — a schema is never parsed or
-//! resolved per message. Every message is read by apache-avro's schema-aware deserialiser
-//! straight into the Rust type, driven by the schema that wrote it; an older writer schema is
-//! first checked to be readable as the current one (Avro's resolution rules).
+//! resolved per message. A message written with the current schema is read by apache-avro's
+//! schema-aware deserialiser straight into the Rust type; one written with an older version goes
+//! through Avro schema resolution (writer → reader) first.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -11,6 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::ResolvedSchema;
+use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -170,7 +172,7 @@ impl<T: Record> Encoder<T> {
 self_cell::self_cell!(
     /// A reader for data written with an older schema version: owns the writer's schema and the
     /// datum reader that borrows it.
-    struct OlderReader {
+    struct WriterReader {
         owner: Schema,
         #[not_covariant]
         dependent: GenericDatumReader,
@@ -179,18 +181,70 @@ self_cell::self_cell!(
 
 /// How messages with one schema id are read.
 enum Reader {
-    /// Written with the reader's own schema.
+    /// Written with the reader's own schema: schema-aware serde straight into `T`.
     Current(GenericDatumReader<'static>),
-    /// Written with another version that [`build_reader`] found the reader can read.
-    Older(OlderReader),
+    /// Written with an older version that [`build_reader`] found the reader can read: decode
+    /// with the writer's schema, resolve to the reader's (Avro's rules: defaults for new fields,
+    /// promotions such as `string` → `["null","string"]`), then convert into `T`.
+    Older {
+        /// The writer's schema and its datum reader.
+        writer: WriterReader,
+        /// The reader's schema.
+        reader: &'static Schema,
+        /// The named types of the reader's schema, resolved once.
+        names: ResolvedSchema<'static>,
+    },
 }
 
 impl Reader {
     fn read<T: DeserializeOwned>(&self, datum: &[u8]) -> Result<T, CodecError> {
         match self {
             Reader::Current(reader) => read_exact(reader, datum),
-            Reader::Older(cell) => cell.with_dependent(|_, reader| read_exact(reader, datum)),
+            Reader::Older {
+                writer,
+                reader,
+                names,
+            } => {
+                let mut value = writer.with_dependent(|_, r| {
+                    let mut bytes = datum;
+                    let value = r.read_value(&mut bytes)?;
+                    match bytes.len() {
+                        0 => Ok(value),
+                        n => Err(CodecError::TrailingBytes(n)),
+                    }
+                })?;
+                widen_decimals(&mut value);
+                let value = value.resolve_with_names(reader, names.get_names())?;
+                Ok(apache_avro::from_value(&value)?)
+            }
         }
+    }
+}
+
+/// Sign-extends every decimal to 16 bytes. The number is unchanged, but apache-avro 0.22's
+/// resolution otherwise rejects a bytes-backed decimal shorter than its declared precision could
+/// need — nearly every real amount.
+fn widen_decimals(value: &mut Value) {
+    match value {
+        Value::Decimal(d) => {
+            if let Ok(bytes) = Vec::<u8>::try_from(&*d)
+                && bytes.len() < 16
+            {
+                let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                    0xFF
+                } else {
+                    0
+                };
+                let mut wide = vec![fill; 16 - bytes.len()];
+                wide.extend_from_slice(&bytes);
+                *d = apache_avro::Decimal::from(wide);
+            }
+        }
+        Value::Union(_, inner) => widen_decimals(inner),
+        Value::Array(items) => items.iter_mut().for_each(widen_decimals),
+        Value::Map(entries) => entries.values_mut().for_each(widen_decimals),
+        Value::Record(fields) => fields.iter_mut().for_each(|(_, v)| widen_decimals(v)),
+        _ => {}
     }
 }
 
@@ -285,17 +339,16 @@ fn build_reader(
             reason: e.to_string(),
         });
     }
-    // Older data is read with the writer's schema straight into `T`: serde matches fields by
-    // name, skips fields `T` no longer has and fills fields the writer lacked from their
-    // `#[serde(default)]`, which mirrors the Avro default (the records' tests check every type).
-    // Not apache-avro's resolving reader: in 0.22 it rejects any bytes-backed decimal shorter
-    // than its declared precision could need, i.e. nearly every real amount.
-    let cell = OlderReader::try_new(writer, |writer| {
+    let writer = WriterReader::try_new(writer, |writer| {
         GenericDatumReader::builder(writer)
             .human_readable(false)
             .build()
     })?;
-    Ok(Reader::Older(cell))
+    Ok(Reader::Older {
+        writer,
+        reader: reader_schema,
+        names: ResolvedSchema::try_from(reader_schema)?,
+    })
 }
 
 #[cfg(test)]

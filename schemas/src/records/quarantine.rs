@@ -23,6 +23,8 @@ pub enum QuarantineStage {
     Resolve,
     /// Writing the national record (发布).
     Publish,
+    /// A connector mapping the source system's record to the raw form (接入).
+    Ingest,
 }
 
 impl QuarantineStage {
@@ -35,6 +37,7 @@ impl QuarantineStage {
             QuarantineStage::Key => "key",
             QuarantineStage::Resolve => "resolve",
             QuarantineStage::Publish => "publish",
+            QuarantineStage::Ingest => "ingest",
         }
     }
 }
@@ -57,12 +60,18 @@ pub struct Quarantine {
     /// Provenance of the raw record, if it decoded (数据来源).
     #[serde(default)]
     pub provenance: Option<Provenance>,
-    /// Source topic (来源主题).
-    pub source_topic: String,
+    /// Source topic (来源主题); none when a connector rejected the record (stage `Ingest`).
+    #[serde(default)]
+    pub source_topic: Option<String>,
     /// Source partition (来源分区).
-    pub source_partition: i32,
+    #[serde(default)]
+    pub source_partition: Option<i32>,
     /// Source offset (来源偏移量).
-    pub source_offset: i64,
+    #[serde(default)]
+    pub source_offset: Option<i64>,
+    /// Where a connector read the record in the source system (来源位置), e.g. `a.csv:17`.
+    #[serde(default)]
+    pub source_location: Option<String>,
     /// The source record's key, byte for byte (原始键).
     #[serde(default, with = "crate::logical::bytes::option")]
     pub original_key: Option<Vec<u8>>,
