@@ -1,4 +1,15 @@
 //! Connectors (连接器): read regional systems (HTTP APIs, file drops, databases, pushes) and write
-//! what they report, in raw form, to the `raw.<domain>` topics.
+//! what they report, in raw form, to the `raw.<domain>` topics — exactly once, with each
+//! instance's progress committed in the same Kafka transaction as its records.
+//!
+//! Data flows one way: source → [`mapping`] (pure, configured) → [`raw`] encoding →
+//! [`transactor`] (records + quarantine + progress in one transaction).
 
+pub mod config;
+pub mod instance;
+pub mod mapping;
 pub mod preflight;
+pub mod progress;
+pub mod raw;
+pub mod sources;
+pub mod transactor;

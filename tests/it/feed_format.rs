@@ -12,7 +12,6 @@ use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
-use hub::registry::{RegistryConfig, SchemaRegistry};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use schemas::codec::Encoder;
 use schemas::contract::{self, Record};
@@ -21,29 +20,7 @@ use schemas::records::{NationalEnergyReport, NationalVehicle, NationalVehiclePos
 use schemas::registry::RegistryClient;
 use schemas::{TopicKind, TopicSpec};
 use serde_json::{Value as Json, json};
-use tests::{settings, unique};
-
-/// Starts a registry on a random port over a storage topic of its own; returns its URL.
-async fn start_registry() -> (SchemaRegistry, String) {
-    let config = RegistryConfig {
-        topic: unique("schemas"),
-        transactional_id: unique("registry"),
-        ..RegistryConfig::default()
-    };
-    let registry = SchemaRegistry::start(&settings(), config, &prometheus::Registry::new())
-        .await
-        .expect("starting the registry");
-    registry
-        .wait_ready(Duration::from_secs(30))
-        .await
-        .expect("registry ready");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binding");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(registry.clone().serve(listener, std::future::pending()));
-    (registry, url)
-}
+use tests::{settings, start_registry, unique};
 
 /// The valid fixtures of `T`'s schema: realistic records.
 fn fixtures<T: Record>() -> Vec<T> {

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, all tests sharing one real broker.
 
 mod admin;
+mod connector_file_drop;
 mod feed_format;
 mod hub_process;
 mod registry;

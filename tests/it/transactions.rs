@@ -2,44 +2,17 @@
 //! guarantees rest on.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use schemas::{TopicKind, TopicSpec};
-use tests::{TIMEOUT, create_topics, settings, unique};
+use tests::{TIMEOUT, create_topics, read_partition, settings, unique};
 
-/// Reads a one-partition topic from the start to its end and returns the payloads.
+/// Reads a one-partition topic from the start to its end and returns the payloads as text.
 fn read_all(topic: &str, isolation: &str) -> Vec<String> {
-    let consumer: BaseConsumer = settings()
-        .client_config()
-        .set("group.id", unique("reader"))
-        .set("isolation.level", isolation)
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("creating consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("assigning partition");
-    consumer.assign(&assignment).expect("assigning partition");
-
-    let started = Instant::now();
-    let mut payloads = Vec::new();
-    loop {
-        assert!(started.elapsed() < TIMEOUT, "timed out reading {topic}");
-        match consumer.poll(TIMEOUT) {
-            Some(Ok(msg)) => payloads
-                .push(String::from_utf8(msg.payload().expect("payload").to_vec()).expect("utf-8")),
-            Some(Err(KafkaError::PartitionEOF(_))) => return payloads,
-            Some(Err(e)) => panic!("consuming {topic}: {e}"),
-            None => {}
-        }
-    }
+    read_partition(topic, isolation)
+        .into_iter()
+        .map(|(_, payload)| String::from_utf8(payload.expect("payload")).expect("utf-8"))
+        .collect()
 }
 
 fn send_batch(producer: &BaseProducer, topic: &str, label: &str, n: usize) {

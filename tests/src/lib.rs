@@ -74,3 +74,63 @@ pub fn free_port() -> u16 {
         .expect("binding an ephemeral port")
         .port()
 }
+
+/// A Kafka message's key and payload.
+pub type KeyPayload = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Reads partition 0 of `topic` from its start to its end (`read_committed` or
+/// `read_uncommitted`): (key, payload) pairs in offset order.
+pub fn read_partition(topic: &str, isolation: &str) -> Vec<KeyPayload> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let consumer: BaseConsumer = settings()
+        .client_config()
+        .set("group.id", unique("reader"))
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("creating consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .expect("assigning partition");
+    consumer.assign(&assignment).expect("assigning partition");
+    let started = std::time::Instant::now();
+    let mut messages = Vec::new();
+    loop {
+        assert!(started.elapsed() < TIMEOUT, "timed out reading {topic}");
+        match consumer.poll(TIMEOUT) {
+            Some(Ok(msg)) => messages.push((
+                msg.key().map(<[u8]>::to_vec),
+                msg.payload().map(<[u8]>::to_vec),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return messages,
+            Some(Err(e)) => panic!("consuming {topic}: {e}"),
+            None => {}
+        }
+    }
+}
+
+/// Starts Huitong's Schema Registry in-process on a random port, over a storage topic of its
+/// own; returns it (keep it alive) and its URL.
+pub async fn start_registry() -> (hub::registry::SchemaRegistry, String) {
+    use hub::registry::{RegistryConfig, SchemaRegistry};
+
+    let config = RegistryConfig {
+        topic: unique("schemas"),
+        transactional_id: unique("registry"),
+        ..RegistryConfig::default()
+    };
+    let registry = SchemaRegistry::start(&settings(), config, &prometheus::Registry::new())
+        .await
+        .expect("starting the registry");
+    registry.wait_ready(TIMEOUT).await.expect("registry ready");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(registry.clone().serve(listener, std::future::pending()));
+    (registry, url)
+}

@@ -1,0 +1,313 @@
+//! Declarative mapping: one source record (field name → text, in the system's own names) becomes
+//! the JSON form of the domain's raw record, as [`MappingConfig`] says. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::config::MappingConfig;
+
+/// A source record: its fields by the system's names, values as text.
+pub type SourceFields = BTreeMap<String, String>;
+
+/// A source record mapped to the raw form, before provenance is added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The source record id (the Kafka key).
+    pub record_id: String,
+    /// When the source last changed the record, if it says.
+    pub source_timestamp: Option<DateTime<Utc>>,
+    /// The raw record's fields (JSON form), without `provenance`.
+    pub fields: Map<String, Value>,
+}
+
+/// Why a source record cannot be mapped; it goes to quarantine with this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct MappingError {
+    /// Stable code for programs and metrics.
+    pub code: &'static str,
+    /// The source field at fault.
+    pub field: String,
+    /// Chinese first, for the people who fix the source system.
+    pub message: String,
+}
+
+impl MappingError {
+    fn new(code: &'static str, field: &str, message: String) -> Self {
+        MappingError {
+            code,
+            field: field.to_owned(),
+            message,
+        }
+    }
+}
+
+/// China Standard Time: local times of Chinese sources (UTC+8, no daylight saving).
+fn china_standard_time() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// Text of a source field, trimmed; `None` when absent or blank.
+fn value<'a>(fields: &'a SourceFields, name: &str) -> Option<&'a str> {
+    fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// Maps one source record.
+pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, MappingError> {
+    let mut id_parts = Vec::with_capacity(config.record_id.len());
+    for name in &config.record_id {
+        let part = value(source, name).ok_or_else(|| {
+            MappingError::new(
+                "record_id_missing",
+                name,
+                format!("记录标识字段「{name}」为空或缺失 (record id field `{name}` is empty)"),
+            )
+        })?;
+        id_parts.push(part);
+    }
+
+    let mut fields = Map::new();
+    for (target, constant) in &config.constants {
+        fields.insert(target.clone(), json!(constant));
+    }
+    for (target, name) in &config.fields {
+        if let Some(text) = value(source, name) {
+            let text = config
+                .values
+                .get(target)
+                .and_then(|map| map.get(text))
+                .map_or(text, String::as_str);
+            let text = match config.dates.get(target) {
+                Some(format) => iso_date(text, format).ok_or_else(|| {
+                    MappingError::new(
+                        "date_format",
+                        name,
+                        format!(
+                            "字段「{name}」的值「{text}」不符合日期格式 {format} \
+                             (`{text}` does not match the date format `{format}`)"
+                        ),
+                    )
+                })?,
+                None => text.to_owned(),
+            };
+            fields.insert(target.clone(), json!(text));
+        }
+    }
+    for (target, quantity) in &config.quantities {
+        let Some(number) = value(source, &quantity.field) else {
+            continue;
+        };
+        if !is_decimal(number) {
+            return Err(MappingError::new(
+                "quantity_not_numeric",
+                &quantity.field,
+                format!(
+                    "字段「{}」的值「{number}」不是数字 (`{number}` is not a number)",
+                    quantity.field
+                ),
+            ));
+        }
+        let unit = match (&quantity.unit, &quantity.unit_field) {
+            (Some(unit), _) => unit.clone(),
+            (None, Some(unit_field)) => value(source, unit_field)
+                .ok_or_else(|| {
+                    MappingError::new(
+                        "unit_missing",
+                        unit_field,
+                        format!(
+                            "计量单位字段「{unit_field}」为空 (unit field `{unit_field}` is empty)"
+                        ),
+                    )
+                })?
+                .to_owned(),
+            (None, None) => String::new(),
+        };
+        fields.insert(target.clone(), json!({ "value": number, "unit": unit }));
+    }
+
+    let source_timestamp = match &config.source_timestamp {
+        Some(ts) => match value(source, &ts.field) {
+            Some(text) => Some(parse_local_time(text, &ts.format).ok_or_else(|| {
+                MappingError::new(
+                    "timestamp_format",
+                    &ts.field,
+                    format!(
+                        "字段「{}」的值「{text}」不符合时间格式 {} (`{text}` does not match `{}`)",
+                        ts.field, ts.format, ts.format
+                    ),
+                )
+            })?),
+            None => None,
+        },
+        None => None,
+    };
+
+    Ok(Mapped {
+        record_id: id_parts.join("|"),
+        source_timestamp,
+        fields,
+    })
+}
+
+/// A date or date-time in `format` rewritten as ISO 8601 (`2025-03-01`, `2025-03-01T08:15:30`).
+fn iso_date(text: &str, format: &str) -> Option<String> {
+    if let Ok(date) = NaiveDate::parse_from_str(text, format) {
+        return Some(date.format("%Y-%m-%d").to_string());
+    }
+    NaiveDateTime::parse_from_str(text, format)
+        .ok()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// A local (China Standard Time) or zoned time in `format`, as UTC.
+fn parse_local_time(text: &str, format: &str) -> Option<DateTime<Utc>> {
+    if let Ok(zoned) = DateTime::parse_from_str(text, format) {
+        return Some(zoned.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(text, format).ok()?;
+    china_standard_time()
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Whether `text` is a plain decimal number (sign, digits, one point; full-width digits count,
+/// the hub folds them). Thousands separators and exponents are refused rather than guessed at.
+fn is_decimal(text: &str) -> bool {
+    let digit = |c: char| c.is_ascii_digit() || ('０'..='９').contains(&c);
+    let digits = text.strip_prefix(['-', '+', '－']).unwrap_or(text);
+    let (whole, fraction) = match digits.split_once(['.', '．']) {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| s.chars().all(digit);
+    match fraction {
+        None => !whole.is_empty() && all_digits(whole),
+        Some(f) => (!whole.is_empty() || !f.is_empty()) && all_digits(whole) && all_digits(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{QuantityMapping, TimestampMapping};
+
+    fn config() -> MappingConfig {
+        MappingConfig {
+            record_id: vec!["车架号".into()],
+            fields: BTreeMap::from([
+                ("vin".into(), "车架号".into()),
+                ("plate".into(), "号牌号码".into()),
+                ("energy_type".into(), "能源类型".into()),
+                ("purchase_date".into(), "购置日期".into()),
+            ]),
+            quantities: BTreeMap::from([(
+                "purchase_price".into(),
+                QuantityMapping {
+                    field: "购置价格".into(),
+                    unit: Some("万元".into()),
+                    unit_field: None,
+                },
+            )]),
+            values: BTreeMap::from([(
+                "energy_type".into(),
+                BTreeMap::from([("纯电动".into(), "BEV".into())]),
+            )]),
+            dates: BTreeMap::from([("purchase_date".into(), "%Y年%m月%d日".into())]),
+            constants: BTreeMap::from([("status".into(), "在用".into())]),
+            source_timestamp: Some(TimestampMapping {
+                field: "更新时间".into(),
+                format: "%Y-%m-%d %H:%M:%S".into(),
+            }),
+        }
+    }
+
+    fn row(pairs: &[(&str, &str)]) -> SourceFields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn table() {
+        let full = [
+            ("车架号", "LSVAU2180N2183294"),
+            ("号牌号码", "云A·D12345"),
+            ("能源类型", "纯电动"),
+            ("购置日期", "2021年3月5日"),
+            ("购置价格", "18.5"),
+            ("更新时间", "2025-03-01 08:00:00"),
+        ];
+        let ok = map(&config(), &row(&full)).expect("maps");
+        assert_eq!(ok.record_id, "LSVAU2180N2183294");
+        assert_eq!(
+            Value::Object(ok.fields),
+            json!({
+                "vin": "LSVAU2180N2183294",
+                "plate": "云A·D12345",
+                "energy_type": "BEV",
+                "purchase_date": "2021-03-05",
+                "purchase_price": {"value": "18.5", "unit": "万元"},
+                "status": "在用",
+            })
+        );
+        assert_eq!(
+            ok.source_timestamp.map(|t| t.to_rfc3339()),
+            Some("2025-03-01T00:00:00+00:00".to_owned()),
+            "local time is China Standard Time"
+        );
+
+        let with = |field: &str, v: &str| {
+            let mut r = row(&full);
+            r.insert(field.to_owned(), v.to_owned());
+            r
+        };
+        let failures = [
+            (with("车架号", "  "), "record_id_missing", "车架号"),
+            (with("购置日期", "2021-03-05"), "date_format", "购置日期"),
+            (
+                with("购置价格", "十八万"),
+                "quantity_not_numeric",
+                "购置价格",
+            ),
+            (
+                with("购置价格", "1,800"),
+                "quantity_not_numeric",
+                "购置价格",
+            ),
+            (with("更新时间", "昨天"), "timestamp_format", "更新时间"),
+        ];
+        for (input, code, field) in failures {
+            let err = map(&config(), &input).expect_err(code);
+            assert_eq!((err.code, err.field.as_str()), (code, field), "{err}");
+        }
+
+        let sparse =
+            map(&config(), &row(&[("车架号", "X")])).expect("optional fields may be absent");
+        assert_eq!(
+            Value::Object(sparse.fields),
+            json!({"vin": "X", "status": "在用"})
+        );
+    }
+
+    #[test]
+    fn decimals() {
+        for (text, ok) in [
+            ("12", true),
+            ("-0.5", true),
+            ("3.", true),
+            (".5", true),
+            ("", false),
+            (".", false),
+            ("1e3", false),
+            ("1,000", false),
+            ("１２．５", true),
+            ("1.2.3", false),
+        ] {
+            assert_eq!(is_decimal(text), ok, "{text:?}");
+        }
+    }
+}

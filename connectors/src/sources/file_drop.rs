@@ -1,0 +1,245 @@
+//! `file_drop`: CSV files that a regional system exports into a folder. Each file is ingested
+//! once (by SHA-256 checksum), in batches whose progress (file, checksum, next line) is
+//! committed with the records, then moved to `done/` — or to `failed/` when it cannot be read
+//! as text at all.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::TextEncoding;
+use crate::mapping::SourceFields;
+
+/// How many checksums of finished files the progress remembers (a file dropped again after
+/// that many others is ingested again; files are also moved out of the folder once done).
+const REMEMBERED: usize = 10_000;
+
+/// A `file_drop` instance's progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDropProgress {
+    /// The file being ingested, if a previous run stopped inside it.
+    #[serde(default)]
+    pub current: Option<FilePosition>,
+    /// Checksums of the files already ingested, oldest first.
+    #[serde(default)]
+    pub done: VecDeque<String>,
+}
+
+/// How far into a file ingestion got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    /// File name within the folder.
+    pub file: String,
+    /// SHA-256 of the file's bytes (hex).
+    pub checksum: String,
+    /// The first data line (1-based, counting the header as line 1) not yet committed.
+    pub next_line: u64,
+}
+
+impl FileDropProgress {
+    /// Whether the file with `checksum` was ingested already.
+    pub fn is_done(&self, checksum: &str) -> bool {
+        self.done.iter().any(|c| c == checksum)
+    }
+
+    /// Records that the file with `checksum` is finished.
+    pub fn finish(&mut self, checksum: String) {
+        self.current = None;
+        if !self.is_done(&checksum) {
+            self.done.push_back(checksum);
+        }
+        while self.done.len() > REMEMBERED {
+            self.done.pop_front();
+        }
+    }
+
+    /// The line to start `checksum`'s file at.
+    pub fn resume_line(&self, checksum: &str) -> u64 {
+        match &self.current {
+            Some(p) if p.checksum == checksum => p.next_line,
+            _ => 0,
+        }
+    }
+}
+
+/// A data row of a file, or why it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// The row's fields by header name, or what is wrong with it.
+    pub fields: Result<SourceFields, String>,
+}
+
+/// The files waiting in `dir`, oldest name first: regular `.csv` files (any case).
+pub fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// SHA-256 of `bytes`, as lower-case hex.
+pub fn checksum(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn encoding(e: TextEncoding) -> &'static Encoding {
+    match e {
+        TextEncoding::Utf8 => UTF_8,
+        TextEncoding::Gbk => GBK,
+        TextEncoding::Gb18030 => GB18030,
+    }
+}
+
+/// Decodes a file's bytes; an invalid byte sequence is an error (never replaced silently).
+pub fn decode(bytes: &[u8], text_encoding: TextEncoding) -> Result<String, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    encoding(text_encoding)
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| {
+            format!(
+                "文件不是有效的 {} 编码文本 (the file is not valid {} text)",
+                encoding(text_encoding).name(),
+                encoding(text_encoding).name()
+            )
+        })
+}
+
+/// The data rows of CSV `text`, with line numbers; a row with the wrong number of fields is an
+/// error row, the others go on.
+pub fn rows(text: &str, delimiter: char) -> Result<Vec<Row>, String> {
+    let delimiter = u8::try_from(delimiter)
+        .map_err(|_| format!("分隔符 `{delimiter}` 不是单字节字符 (delimiter is not one byte)"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("无法读取表头 (cannot read the header): {e}"))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    // Line numbers from byte offsets: the csv crate's own line count is off by one with CRLF.
+    let mut counted = (0usize, 1u64);
+    let mut line_at = |position: Option<&csv::Position>| {
+        let byte = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        let mut byte = byte.min(text.len()).max(counted.0);
+        // With CRLF the reported start can sit on the line break before the record.
+        while matches!(text.as_bytes().get(byte), Some(b'\r' | b'\n')) {
+            byte += 1;
+        }
+        counted.1 += text.as_bytes()[counted.0..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        counted.0 = byte;
+        counted.1
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let (line, fields) = match record {
+            Ok(record) => {
+                let line = line_at(record.position());
+                let fields = if record.len() == headers.len() {
+                    Ok(headers
+                        .iter()
+                        .cloned()
+                        .zip(record.iter().map(str::to_owned))
+                        .collect())
+                } else {
+                    Err(format!(
+                        "第 {line} 行有 {} 个字段，表头有 {} 个 (line has {} fields, header {})",
+                        record.len(),
+                        headers.len(),
+                        record.len(),
+                        headers.len()
+                    ))
+                };
+                (line, fields)
+            }
+            Err(e) => (
+                line_at(e.position()),
+                Err(format!("无法解析 (cannot parse): {e}")),
+            ),
+        };
+        rows.push(Row { line, fields });
+    }
+    Ok(rows)
+}
+
+/// Moves `file` into `dir/<sub>/`, keeping its name unless a file of that name is there already.
+pub fn move_to(file: &Path, sub: &str, checksum: &str) -> std::io::Result<PathBuf> {
+    let dir = file.parent().unwrap_or(Path::new(".")).join(sub);
+    std::fs::create_dir_all(&dir)?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let mut target = dir.join(&*name);
+    if target.exists() {
+        target = dir.join(format!("{}-{name}", &checksum[..12]));
+    }
+    std::fs::rename(file, &target)?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_gbk_and_refuses_garbage() {
+        let (gbk, _, _) = GBK.encode("单位名称,号牌号码\n呈贡区机关事务管理局,云A12345\n");
+        let text = decode(&gbk, TextEncoding::Gbk).expect("GBK decodes");
+        assert!(text.contains("呈贡区机关事务管理局"));
+        assert!(
+            decode(&gbk, TextEncoding::Utf8).is_err(),
+            "GBK is not UTF-8"
+        );
+        assert_eq!(
+            decode("\u{feff}a,b\n".as_bytes(), TextEncoding::Utf8).as_deref(),
+            Ok("a,b\n")
+        );
+    }
+
+    #[test]
+    fn rows_keep_line_numbers_and_flag_bad_rows() {
+        let text = "车架号,号牌号码\nA1,云A1\nA2\n\"A3\",\"云A3\"\n";
+        let rows = rows(text, ',').expect("parses");
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        let crlf = super::rows("a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n", ',').expect("parses");
+        let lines: Vec<u64> = crlf.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 5], "a quoted newline spans two lines");
+        assert_eq!(rows[0].fields.as_ref().unwrap()["号牌号码"], "云A1");
+        assert!(rows[1].fields.as_ref().unwrap_err().contains("第 3 行"));
+        assert_eq!(rows[2].fields.as_ref().unwrap()["车架号"], "A3");
+    }
+
+    #[test]
+    fn progress_remembers_and_resumes() {
+        let mut p = FileDropProgress {
+            current: Some(FilePosition {
+                file: "a.csv".into(),
+                checksum: "c1".into(),
+                next_line: 7,
+            }),
+            done: VecDeque::new(),
+        };
+        assert_eq!(p.resume_line("c1"), 7);
+        assert_eq!(p.resume_line("c2"), 0);
+        p.finish("c1".into());
+        assert!(p.is_done("c1") && p.current.is_none());
+        p.finish("c1".into());
+        assert_eq!(p.done.len(), 1);
+    }
+}

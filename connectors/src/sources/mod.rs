@@ -1,0 +1,4 @@
+//! Source kinds: how an instance reads its regional system. One module per kind, named after
+//! what it reads.
+
+pub mod file_drop;
