@@ -26,6 +26,9 @@ pub enum InstanceError {
     /// The Schema Registry could not register a schema.
     #[error("schema registry: {0}")]
     Schema(#[from] CodecError),
+    /// The Schema Registry URL is unusable.
+    #[error("schema registry: {0}")]
+    Registry(#[from] schemas::registry::RegistryError),
     /// The source could not be read (folder missing, permissions…).
     #[error("reading the source: {0}")]
     Source(#[from] std::io::Error),
@@ -39,7 +42,7 @@ impl InstanceError {
     pub fn code(&self) -> &'static str {
         match self {
             InstanceError::Kafka(_) => "kafka",
-            InstanceError::Schema(_) => "schema_registry",
+            InstanceError::Schema(_) | InstanceError::Registry(_) => "schema_registry",
             InstanceError::Source(_) => "source_io",
             InstanceError::Progress(_) => "progress",
         }
@@ -55,6 +58,15 @@ pub struct PollStats {
     pub written: u64,
     /// Records quarantined.
     pub quarantined: u64,
+}
+
+/// The registry ids of the schemas an instance writes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaIds {
+    /// Id of the domain's raw schema.
+    pub raw: u32,
+    /// Id of the quarantine schema.
+    pub quarantine: u32,
 }
 
 /// Where the instance writes and who it is.
@@ -79,15 +91,18 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Registers the instance's schemas (async).
-    pub async fn encoders(
+    /// Registers the schemas the instance writes with and returns their ids.
+    pub async fn register(
         config: &InstanceConfig,
         registry: &RegistryClient,
-    ) -> Result<(RawEncoder, Encoder<Quarantine>), InstanceError> {
-        Ok((
-            RawEncoder::register(config.domain, registry).await?,
-            Encoder::register(registry).await?,
-        ))
+    ) -> Result<SchemaIds, InstanceError> {
+        let raw = RawEncoder::register(config.domain, registry)
+            .await?
+            .schema_id();
+        Ok(SchemaIds {
+            raw,
+            quarantine: Encoder::<Quarantine>::register(registry).await?.schema_id(),
+        })
     }
 
     /// Starts the instance: fences any earlier process of it, then loads its committed progress.
@@ -98,8 +113,10 @@ impl Instance {
         settings: &ClientSettings,
         progress_topic: &str,
         quarantine_topic: &str,
-        (raw, quarantine): (RawEncoder, Encoder<Quarantine>),
+        ids: SchemaIds,
     ) -> Result<Self, InstanceError> {
+        let raw = RawEncoder::with_schema_id(config.domain, ids.raw)?;
+        let quarantine = Encoder::with_schema_id(ids.quarantine)?;
         let transactor = Transactor::start(settings, &config.id, progress_topic)?;
         let stored = crate::progress::load_all(
             settings,

@@ -11,5 +11,6 @@ pub mod mapping;
 pub mod preflight;
 pub mod progress;
 pub mod raw;
+pub mod runtime;
 pub mod sources;
 pub mod transactor;

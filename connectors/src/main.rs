@@ -1,50 +1,116 @@
 //! The `connector` binary.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use connectors::config::ConnectorConfig;
+use connectors::runtime::{Metrics, Runtime};
 use schemas::ClientSettings;
 
 /// Command-line options; every option can also be set by the environment variable named.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Kafka bootstrap servers (`host:port[,host:port]`).
-    #[arg(long, env = "KAFKA_BOOTSTRAP")]
-    bootstrap: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the source instances of a configuration file until SIGTERM or Ctrl-C.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, env = "CONNECTOR_CONFIG")]
+        config: PathBuf,
+        /// Address of `/metrics`, `/healthz` and `/readyz`.
+        #[arg(long, env = "CONNECTOR_HTTP_ADDR", default_value = "127.0.0.1:9645")]
+        http_addr: SocketAddr,
+        /// Log JSON lines instead of human-readable text.
+        #[arg(long, env = "CONNECTOR_LOG_JSON")]
+        log_json: bool,
+    },
     /// Checks that the cluster answers and lists the raw topics connectors write to; exits
     /// non-zero when one is missing.
-    Check,
+    Check {
+        /// Kafka bootstrap servers (`host:port[,host:port]`).
+        #[arg(long, env = "KAFKA_BOOTSTRAP")]
+        bootstrap: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let settings = ClientSettings::new(args.bootstrap);
-    match args.command {
-        Command::Check => {
-            let states = connectors::preflight::raw_topics(&settings, Duration::from_secs(10))
-                .context("reading cluster metadata")?;
-            let mut out = std::io::stdout().lock();
-            let mut missing = 0;
-            for state in &states {
-                match state.partitions {
-                    Some(n) => writeln!(out, "{:<24} {n} partitions", state.topic)?,
-                    None => {
-                        missing += 1;
-                        writeln!(out, "{:<24} MISSING (the hub creates it)", state.topic)?;
-                    }
-                }
+    match Args::parse().command {
+        Command::Run {
+            config,
+            http_addr,
+            log_json,
+        } => run(&config, http_addr, log_json),
+        Command::Check { bootstrap } => check(&ClientSettings::new(bootstrap)),
+    }
+}
+
+fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow::Result<()> {
+    telemetry::init_logging(log_json);
+    // Checked before anything starts: a bad file stops here with file, line and field.
+    let config = ConnectorConfig::load(path)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let registry = telemetry::registry("connector").context("metrics registry")?;
+        let metrics = Metrics::new(&registry).context("connector metrics")?;
+        let ops = telemetry::OpsState::new(registry);
+        let listener = tokio::net::TcpListener::bind(http_addr)
+            .await
+            .with_context(|| format!("binding {http_addr}"))?;
+        let server = tokio::spawn(
+            axum::serve(listener, telemetry::router(ops.clone()))
+                .with_graceful_shutdown(shutdown_signal())
+                .into_future(),
+        );
+        let instances = config.instances.len();
+        let workers = Runtime::start(config, metrics)
+            .await
+            .context("starting the instances")?;
+        ops.set_ready(true);
+        tracing::info!(%http_addr, instances, "connector running");
+        let served = server.await.context("HTTP server task")?;
+        tokio::task::spawn_blocking(move || workers.stop())
+            .await
+            .context("stopping the instances")?;
+        served.context("serving HTTP")?;
+        tracing::info!("connector stopped");
+        Ok(())
+    })
+}
+
+fn check(settings: &ClientSettings) -> anyhow::Result<()> {
+    let states = connectors::preflight::raw_topics(settings, Duration::from_secs(10))
+        .context("reading cluster metadata")?;
+    let mut out = std::io::stdout().lock();
+    let mut missing = 0;
+    for state in &states {
+        match state.partitions {
+            Some(n) => writeln!(out, "{:<24} {n} partitions", state.topic)?,
+            None => {
+                missing += 1;
+                writeln!(out, "{:<24} MISSING (the hub creates it)", state.topic)?;
             }
-            anyhow::ensure!(missing == 0, "{missing} raw topic(s) missing");
-            Ok(())
         }
+    }
+    anyhow::ensure!(missing == 0, "{missing} raw topic(s) missing");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
     }
 }

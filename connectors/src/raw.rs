@@ -52,6 +52,20 @@ macro_rules! raw_encoder {
                 })
             }
 
+            /// The encoder of `domain`'s raw record under an already registered schema id.
+            pub fn with_schema_id(domain: Domain, id: u32) -> Result<Self, CodecError> {
+                Ok(match domain {
+                    $(Domain::$domain => RawEncoder::$domain(Encoder::with_schema_id(id)?),)*
+                })
+            }
+
+            /// The schema id written in each message.
+            pub fn schema_id(&self) -> u32 {
+                match self {
+                    $(RawEncoder::$domain(encoder) => encoder.schema_id(),)*
+                }
+            }
+
             /// Encodes the JSON form of a raw record (with provenance) as a framed message.
             pub fn encode(&self, record: Value) -> Result<Vec<u8>, RawError> {
                 match self {

@@ -55,10 +55,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    hub::telemetry::init_logging(args.log_json);
+    telemetry::init_logging(args.log_json);
 
-    let metrics = hub::telemetry::registry("hub").context("creating metrics registry")?;
-    let ops = hub::ops_http::OpsState::new(metrics.clone());
+    let metrics = telemetry::registry("hub").context("creating metrics registry")?;
+    let ops = telemetry::http::OpsState::new(metrics.clone());
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding HTTP address {}", args.http_addr))?;
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let mut router = hub::ops_http::router(ops.clone());
+    let mut router = telemetry::http::router(ops.clone());
     if let Some(registry) = &registry {
         router = router.merge(registry.router());
     }

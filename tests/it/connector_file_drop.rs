@@ -106,7 +106,7 @@ dates = {{ purchase_date = "%Y年%m月%d日" }}
 /// Starts the instance as a fresh process would and polls it once.
 async fn run_instance(setup: &Setup) -> PollStats {
     let instance = setup.config.instances[0].clone();
-    let encoders = Instance::encoders(&instance, &setup.registry)
+    let ids = Instance::register(&instance, &setup.registry)
         .await
         .expect("schemas");
     let config = setup.config.clone();
@@ -117,7 +117,7 @@ async fn run_instance(setup: &Setup) -> PollStats {
             &config.kafka,
             &config.progress_topic,
             &config.quarantine_topic,
-            encoders,
+            ids,
         )
         .expect("instance starts");
         running.poll().expect("poll")

@@ -19,7 +19,7 @@ struct Instance {
 impl Instance {
     /// Starts an instance over `topic` with writer `transactional_id` and waits until ready.
     async fn start(topic: &str, transactional_id: &str) -> Instance {
-        let metrics = hub::telemetry::registry("it").expect("metrics registry");
+        let metrics = telemetry::registry("it").expect("metrics registry");
         let config = RegistryConfig {
             topic: topic.to_owned(),
             transactional_id: transactional_id.to_owned(),

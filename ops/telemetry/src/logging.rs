@@ -1,4 +1,4 @@
-//! Logging and metrics set-up shared by Huitong's binaries.
+//! Structured logging and the metrics registry.
 
 use prometheus::{IntGaugeVec, Opts, Registry};
 

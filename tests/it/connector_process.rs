@@ -1,0 +1,171 @@
+//! The `connector` binary killed with SIGKILL at random moments while ingesting, and restarted:
+//! afterwards the raw topic, read with `read_committed`, holds every source record exactly once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use schemas::{TopicKind, TopicSpec};
+use tests::{binary, free_port, read_partition, settings, start_registry, unique};
+
+const FILES: usize = 5;
+const ROWS_PER_FILE: usize = 600;
+
+fn export(file: usize) -> Vec<u8> {
+    let mut text = String::from("车架号,号牌号码,使用单位统一社会信用代码,使用单位名称\r\n");
+    for row in 0..ROWS_PER_FILE {
+        text.push_str(&format!(
+            "T{file:02}{row:014},云A{row:05},11530114015162553X,呈贡区机关事务管理局\r\n"
+        ));
+    }
+    encoding_rs::GBK.encode(&text).0.into_owned()
+}
+
+fn spawn(config: &Path) -> Child {
+    Command::new(binary("connector"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the connector")
+}
+
+/// A deterministic spread of kill delays (ms) that lands before, during and between batches.
+fn delays() -> impl Iterator<Item = u64> {
+    let seed = uuid::Uuid::new_v4().as_u128();
+    (0..5).map(move |i| 400 + ((seed >> (i * 16)) as u64 % 2200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_connector_neither_loses_nor_repeats_records() {
+    let (_registry, url) = start_registry().await;
+    let raw_topic = unique("raw-vehicle");
+    let specs = [
+        (raw_topic.clone(), TopicKind::Raw),
+        (unique("quarantine"), TopicKind::Quarantine),
+        (unique("progress"), TopicKind::Catalogue),
+    ];
+    let topics: Vec<TopicSpec> = specs
+        .iter()
+        .map(|(name, kind)| TopicSpec {
+            name: name.clone(),
+            kind: *kind,
+            partitions: 1,
+        })
+        .collect();
+    schemas::kafka::ensure_topics(&settings(), &topics, 1)
+        .await
+        .expect("topics");
+
+    let dir = std::env::temp_dir().join(unique("kill"));
+    let drop = dir.join("drop");
+    std::fs::create_dir_all(&drop).expect("folders");
+    for file in 0..FILES {
+        std::fs::write(drop.join(format!("vehicles-{file}.csv")), export(file)).expect("export");
+    }
+    let config = dir.join("connector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+connector_id = "kill-test"
+registry_url = "{url}"
+progress_topic = "{progress}"
+quarantine_topic = "{quarantine}"
+[kafka]
+bootstrap = "{bootstrap}"
+[[instance]]
+id = "{id}"
+system_id = "cg-county-vehicles"
+region_code = "530114"
+level = "county"
+domain = "vehicle"
+topic = "{raw_topic}"
+batch_size = 25
+poll_interval = "200ms"
+[instance.source]
+kind = "file_drop"
+dir = "{drop}"
+encoding = "gbk"
+[instance.mapping]
+record_id = ["车架号"]
+fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称" }}
+"#,
+            progress = specs[2].0,
+            quarantine = specs[1].0,
+            bootstrap = tests::bootstrap(),
+            id = unique("instance"),
+            drop = drop.display(),
+        ),
+    )
+    .expect("config");
+
+    let mut kills = 0;
+    for delay in delays() {
+        let mut child = spawn(&config);
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().expect("status").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        child.wait().expect("reaped");
+    }
+    assert_eq!(
+        kills, 5,
+        "the connector was killed five times while running"
+    );
+
+    // A last run finishes the work.
+    let mut child = spawn(&config);
+    let expected = FILES * ROWS_PER_FILE;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = drop.join("done");
+    loop {
+        let finished = (0..FILES).all(|f| done.join(format!("vehicles-{f}.csv")).exists());
+        if finished {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the connector did not finish the files"
+        );
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "connector exited"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("SIGTERM");
+    child.wait().expect("reaped");
+
+    let mut counts: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    for (key, _) in read_partition(&raw_topic, "read_committed") {
+        *counts.entry(key.expect("key")).or_default() += 1;
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "records written twice: {}",
+        repeated.len()
+    );
+    assert_eq!(
+        counts.len(),
+        expected,
+        "every source record is in the raw topic"
+    );
+    let uncommitted = read_partition(&raw_topic, "read_uncommitted").len();
+    assert!(
+        uncommitted >= expected,
+        "aborted batches are only visible uncommitted"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
