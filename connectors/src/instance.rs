@@ -140,9 +140,17 @@ impl Instance {
         })
     }
 
-    /// The instance's configuration.
-    pub fn config(&self) -> &InstanceConfig {
-        &self.config
+    /// The progress committed last, in its stored JSON form.
+    pub fn progress(&self) -> Value {
+        serde_json::to_value(&self.progress).unwrap_or(Value::Null)
+    }
+
+    /// Forgets the committed progress (a tombstone in the progress topic): the next poll starts
+    /// from the beginning of the source. Blocks.
+    pub fn reset(&mut self) -> Result<(), InstanceError> {
+        self.transactor.reset()?;
+        self.progress = FileDropProgress::default();
+        Ok(())
     }
 
     /// Ingests everything the source has now. Blocks.

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod instance;
+pub mod management;
 pub mod mapping;
 pub mod preflight;
 pub mod progress;

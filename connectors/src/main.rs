@@ -26,7 +26,8 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long, env = "CONNECTOR_CONFIG")]
         config: PathBuf,
-        /// Address of `/metrics`, `/healthz` and `/readyz`.
+        /// Address of the management API (`/connectors/...`), `/metrics`, `/healthz` and
+        /// `/readyz`.
         #[arg(long, env = "CONNECTOR_HTTP_ADDR", default_value = "127.0.0.1:9645")]
         http_addr: SocketAddr,
         /// Log JSON lines instead of human-readable text.
@@ -65,15 +66,20 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
         let listener = tokio::net::TcpListener::bind(http_addr)
             .await
             .with_context(|| format!("binding {http_addr}"))?;
-        let server = tokio::spawn(
-            axum::serve(listener, telemetry::router(ops.clone()))
-                .with_graceful_shutdown(shutdown_signal())
-                .into_future(),
-        );
         let instances = config.instances.len();
+        let connector_id = config.connector_id.clone();
         let workers = Runtime::start(config, metrics)
             .await
             .context("starting the instances")?;
+        let router = telemetry::router(ops.clone()).merge(connectors::management::router(
+            &connector_id,
+            workers.controls(),
+        ));
+        let server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .into_future(),
+        );
         ops.set_ready(true);
         tracing::info!(%http_addr, instances, "connector running");
         let served = server.await.context("HTTP server task")?;

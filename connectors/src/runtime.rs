@@ -1,8 +1,9 @@
 //! Runs a configuration's instances: one worker thread each (their Kafka transaction calls
 //! block), restarted after errors with backoff, counted in Prometheus metrics.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,69 @@ impl Metrics {
 pub struct Runtime {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    controls: Arc<BTreeMap<String, Control>>,
+}
+
+/// What an instance is doing, as the management API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum State {
+    /// Polling its source.
+    Running,
+    /// Paused by an operator: holds no transaction, reads nothing.
+    Paused,
+    /// Its last attempt failed; it retries with backoff.
+    Failed,
+    /// Stopped with the process.
+    Stopped,
+}
+
+/// An instance's status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// Current state.
+    pub state: State,
+    /// Code and message of the last error, while failed.
+    pub error: Option<(String, String)>,
+    /// The committed progress, once the instance has started.
+    pub progress: Option<serde_json::Value>,
+}
+
+/// An operator's request to an instance's worker.
+pub enum Command {
+    /// Stop polling after the current batch.
+    Pause,
+    /// Poll again.
+    Resume,
+    /// Start over: new producer, progress read back from Kafka.
+    Restart,
+    /// Forget the progress (only while paused); the answer comes back on the channel.
+    Reset(mpsc::Sender<Result<(), String>>),
+}
+
+/// The handle the management API holds on one instance.
+pub struct Control {
+    status: Arc<Mutex<Status>>,
+    commands: Mutex<mpsc::Sender<Command>>,
+}
+
+impl Control {
+    /// The instance's status now.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sends a request to the worker; false if it has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(command)
+            .is_ok()
+    }
 }
 
 impl Runtime {
@@ -90,14 +154,30 @@ impl Runtime {
         let registry = RegistryClient::new(&config.registry_url)?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
+        let mut controls = BTreeMap::new();
         for instance in &config.instances {
             let ids = register_with_retry(instance, &registry).await?;
+            let status = Arc::new(Mutex::new(Status {
+                state: State::Running,
+                error: None,
+                progress: None,
+            }));
+            let (commands, inbox) = mpsc::channel();
+            controls.insert(
+                instance.id.clone(),
+                Control {
+                    status: status.clone(),
+                    commands: Mutex::new(commands),
+                },
+            );
             let worker = Worker {
                 config: instance.clone(),
                 connector: config.clone(),
                 ids,
                 metrics: metrics.clone(),
                 stop: stop.clone(),
+                status,
+                inbox,
             };
             workers.push(
                 std::thread::Builder::new()
@@ -106,7 +186,16 @@ impl Runtime {
                     .map_err(InstanceError::Source)?,
             );
         }
-        Ok(Runtime { stop, workers })
+        Ok(Runtime {
+            stop,
+            workers,
+            controls: Arc::new(controls),
+        })
+    }
+
+    /// The instances' controls, by instance id, for the management API.
+    pub fn controls(&self) -> Arc<BTreeMap<String, Control>> {
+        self.controls.clone()
     }
 
     /// Asks every worker to stop after its current batch and waits for them.
@@ -143,6 +232,8 @@ struct Worker {
     ids: SchemaIds,
     metrics: Metrics,
     stop: Arc<AtomicBool>,
+    status: Arc<Mutex<Status>>,
+    inbox: mpsc::Receiver<Command>,
 }
 
 impl Worker {
@@ -150,40 +241,78 @@ impl Worker {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// Sleeps up to `duration`, waking early when asked to stop.
-    fn pause(&self, duration: Duration) {
+    fn set(&self, change: impl FnOnce(&mut Status)) {
+        change(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Waits up to `duration` for an operator's command, waking early to notice a stop.
+    fn wait(&self, duration: Duration) -> Option<Command> {
         let until = Instant::now() + duration;
-        while !self.stopped() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        while !self.stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            match self.inbox.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(command) => return Some(command),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
         }
+        None
+    }
+
+    fn start(&self) -> Result<Instance, InstanceError> {
+        let instance = Instance::start(
+            self.config.clone(),
+            &self.connector.connector_id,
+            &self.connector.kafka,
+            &self.connector.progress_topic,
+            &self.connector.quarantine_topic,
+            self.ids,
+        )?;
+        let progress = instance.progress();
+        self.set(|s| s.progress = Some(progress));
+        Ok(instance)
     }
 
     fn run(self) {
         let id = self.config.id.clone();
         let mut running: Option<Instance> = None;
+        let mut paused = false;
         let mut backoff = Duration::from_millis(500);
+        let mut next = Duration::ZERO;
         while !self.stopped() {
-            let instance = match running.as_mut() {
-                Some(instance) => instance,
-                None => match Instance::start(
-                    self.config.clone(),
-                    &self.connector.connector_id,
-                    &self.connector.kafka,
-                    &self.connector.progress_topic,
-                    &self.connector.quarantine_topic,
-                    self.ids,
-                ) {
-                    Ok(instance) => running.insert(instance),
-                    Err(e) => {
-                        self.failed(&e, backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                        continue;
-                    }
-                },
-            };
-            let started = Instant::now();
-            match instance.poll() {
-                Ok(stats) => {
+            match self.wait(next) {
+                Some(Command::Pause) => paused = true,
+                Some(Command::Resume) => paused = false,
+                Some(Command::Restart) => running = None,
+                Some(Command::Reset(reply)) => {
+                    let _ = reply.send(self.reset(paused, &mut running));
+                }
+                None => {}
+            }
+            if self.stopped() {
+                break;
+            }
+            if paused {
+                // A paused instance holds no producer: another process may take it over.
+                running = None;
+                self.set(|s| s.state = State::Paused);
+                next = Duration::from_secs(3600);
+                continue;
+            }
+            let result = match running.as_mut() {
+                Some(instance) => Ok(instance),
+                None => self.start().map(|i| running.insert(i)),
+            }
+            .and_then(|instance| {
+                let started = Instant::now();
+                let stats = instance.poll()?;
+                Ok((stats, started.elapsed(), instance.progress()))
+            });
+            match result {
+                Ok((stats, elapsed, progress)) => {
                     backoff = Duration::from_millis(500);
                     self.metrics
                         .read
@@ -200,31 +329,55 @@ impl Worker {
                     self.metrics
                         .poll_duration
                         .with_label_values(&[&id])
-                        .observe(started.elapsed().as_secs_f64());
+                        .observe(elapsed.as_secs_f64());
                     self.metrics
                         .last_success
                         .with_label_values(&[&id])
                         .set(chrono::Utc::now().timestamp());
-                    self.pause(self.config.poll_interval);
+                    self.set(|s| {
+                        s.state = State::Running;
+                        s.error = None;
+                        s.progress = Some(progress);
+                    });
+                    next = self.config.poll_interval;
                 }
                 Err(e) => {
-                    // Start over: a new producer fences nothing but ourselves, and the progress
-                    // is read back from what Kafka committed.
+                    // Start over: a new producer, and the progress read back from what Kafka
+                    // committed.
                     running = None;
-                    self.failed(&e, backoff);
+                    self.metrics
+                        .errors
+                        .with_label_values(&[&id, e.code()])
+                        .inc();
+                    tracing::error!(instance = %id, code = e.code(), error = %e, "instance failed; restarting");
+                    self.set(|s| {
+                        s.state = State::Failed;
+                        s.error = Some((e.code().to_owned(), e.to_string()));
+                    });
+                    next = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }
         }
+        self.set(|s| s.state = State::Stopped);
         tracing::info!(instance = %id, "instance stopped");
     }
 
-    fn failed(&self, error: &InstanceError, backoff: Duration) {
-        self.metrics
-            .errors
-            .with_label_values(&[&self.config.id, error.code()])
-            .inc();
-        tracing::error!(instance = %self.config.id, code = error.code(), error = %error, "instance failed; restarting");
-        self.pause(backoff);
+    /// Forgets the instance's progress; only while paused, so no batch is in flight.
+    fn reset(&self, paused: bool, running: &mut Option<Instance>) -> Result<(), String> {
+        if !paused {
+            return Err(
+                "请先暂停该实例 (pause the instance before resetting its progress)".to_owned(),
+            );
+        }
+        let mut instance = match running.take() {
+            Some(instance) => instance,
+            None => self.start().map_err(|e| e.to_string())?,
+        };
+        instance.reset().map_err(|e| e.to_string())?;
+        self.set(|s| s.progress = Some(instance.progress()));
+        // Paused instances hold no producer.
+        drop(instance);
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! afterwards the raw topic, read with `read_committed`, holds every source record exactly once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,52 +22,15 @@ fn export(file: usize) -> Vec<u8> {
     encoding_rs::GBK.encode(&text).0.into_owned()
 }
 
-fn spawn(config: &Path) -> Child {
-    Command::new(binary("connector"))
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the connector")
-}
-
-/// A deterministic spread of kill delays (ms) that lands before, during and between batches.
-fn delays() -> impl Iterator<Item = u64> {
-    let seed = uuid::Uuid::new_v4().as_u128();
-    (0..5).map(move |i| 400 + ((seed >> (i * 16)) as u64 % 2200))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkilled_connector_neither_loses_nor_repeats_records() {
-    let (_registry, url) = start_registry().await;
-    let raw_topic = unique("raw-vehicle");
-    let specs = [
-        (raw_topic.clone(), TopicKind::Raw),
-        (unique("quarantine"), TopicKind::Quarantine),
-        (unique("progress"), TopicKind::Catalogue),
-    ];
-    let topics: Vec<TopicSpec> = specs
-        .iter()
-        .map(|(name, kind)| TopicSpec {
-            name: name.clone(),
-            kind: *kind,
-            partitions: 1,
-        })
-        .collect();
-    schemas::kafka::ensure_topics(&settings(), &topics, 1)
-        .await
-        .expect("topics");
-
-    let dir = std::env::temp_dir().join(unique("kill"));
-    let drop = dir.join("drop");
-    std::fs::create_dir_all(&drop).expect("folders");
-    for file in 0..FILES {
-        std::fs::write(drop.join(format!("vehicles-{file}.csv")), export(file)).expect("export");
-    }
+/// Writes a configuration with one `file_drop` instance over `drop`; `specs` are the raw,
+/// quarantine and progress topics.
+fn write_config(
+    dir: &Path,
+    url: &str,
+    specs: &[(String, TopicKind); 3],
+    drop: &Path,
+    batch_size: usize,
+) -> PathBuf {
     let config = dir.join("connector.toml");
     std::fs::write(
         &config,
@@ -86,7 +49,7 @@ region_code = "530114"
 level = "county"
 domain = "vehicle"
 topic = "{raw_topic}"
-batch_size = 25
+batch_size = {batch_size}
 poll_interval = "200ms"
 [instance.source]
 kind = "file_drop"
@@ -96,14 +59,74 @@ encoding = "gbk"
 record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称" }}
 "#,
-            progress = specs[2].0,
+            raw_topic = specs[0].0,
             quarantine = specs[1].0,
+            progress = specs[2].0,
             bootstrap = tests::bootstrap(),
             id = unique("instance"),
             drop = drop.display(),
         ),
     )
     .expect("config");
+    config
+}
+
+/// Creates the raw, quarantine and progress topics of a test.
+async fn test_topics() -> [(String, TopicKind); 3] {
+    let specs = [
+        (unique("raw-vehicle"), TopicKind::Raw),
+        (unique("quarantine"), TopicKind::Quarantine),
+        (unique("progress"), TopicKind::Catalogue),
+    ];
+    let topics: Vec<TopicSpec> = specs
+        .iter()
+        .map(|(name, kind)| TopicSpec {
+            name: name.clone(),
+            kind: *kind,
+            partitions: 1,
+        })
+        .collect();
+    schemas::kafka::ensure_topics(&settings(), &topics, 1)
+        .await
+        .expect("topics");
+    specs
+}
+
+fn spawn(config: &Path) -> Child {
+    spawn_on(config, free_port())
+}
+
+fn spawn_on(config: &Path, port: u16) -> Child {
+    Command::new(binary("connector"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the connector")
+}
+
+/// A deterministic spread of kill delays (ms) that lands before, during and between batches.
+fn delays() -> impl Iterator<Item = u64> {
+    let seed = uuid::Uuid::new_v4().as_u128();
+    (0..5).map(move |i| 400 + ((seed >> (i * 16)) as u64 % 2200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_connector_neither_loses_nor_repeats_records() {
+    let (_registry, url) = start_registry().await;
+    let specs = test_topics().await;
+    let raw_topic = specs[0].0.clone();
+    let dir = std::env::temp_dir().join(unique("kill"));
+    let drop = dir.join("drop");
+    std::fs::create_dir_all(&drop).expect("folders");
+    for file in 0..FILES {
+        std::fs::write(drop.join(format!("vehicles-{file}.csv")), export(file)).expect("export");
+    }
+    let config = write_config(&dir, &url, &specs, &drop, 25);
 
     let mut kills = 0;
     for delay in delays() {
@@ -167,5 +190,135 @@ fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单�
         uncommitted >= expected,
         "aborted batches are only visible uncommitted"
     );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .request(method, url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_api_pauses_resumes_and_resets_progress() {
+    use reqwest::Method;
+
+    let (_registry, url) = start_registry().await;
+    let specs = test_topics().await;
+    let dir = std::env::temp_dir().join(unique("manage"));
+    let drop = dir.join("drop");
+    std::fs::create_dir_all(&drop).expect("folders");
+    let config = write_config(&dir, &url, &specs, &drop, 100);
+    let port = free_port();
+    let mut child = spawn_on(&config, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "connector exited"
+        );
+        if let Ok(r) = client.get(format!("{base}/connectors")).send().await
+            && let Ok(ids) = r.json::<Vec<String>>().await
+        {
+            break ids[0].clone();
+        }
+        assert!(Instant::now() < deadline, "management API never answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let instance = format!("{base}/connectors/{id}");
+    let state =
+        |body: &serde_json::Value| body["connector"]["state"].as_str().unwrap_or("").to_owned();
+    let wait_state = |want: &'static str| {
+        let client = client.clone();
+        let instance = instance.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, body) = call(&client, Method::GET, &format!("{instance}/status")).await;
+                if state(&body) == want {
+                    return body;
+                }
+                assert!(Instant::now() < deadline, "never {want}: {body}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_state("RUNNING").await;
+    let (code, _) = call(&client, Method::DELETE, &format!("{instance}/offsets")).await;
+    assert_eq!(code, 400, "progress is reset only while paused");
+
+    // Ingest a file, then pause: a second drop waits.
+    std::fs::write(drop.join("a.csv"), export(0)).expect("drop");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !drop.join("done/a.csv").exists() {
+        assert!(Instant::now() < deadline, "a.csv not ingested");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _) = call(&client, Method::PUT, &format!("{instance}/pause")).await;
+    assert_eq!(code, 202);
+    wait_state("PAUSED").await;
+    let (_, offsets) = call(&client, Method::GET, &format!("{instance}/offsets")).await;
+    assert_eq!(
+        offsets["offsets"][0]["offset"]["done"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{offsets}"
+    );
+    std::fs::write(drop.join("b.csv"), export(1)).expect("drop");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        drop.join("b.csv").exists(),
+        "a paused instance reads nothing"
+    );
+
+    // Reset: the checksum memory is gone, so a.csv dropped again is ingested again.
+    let (code, body) = call(&client, Method::DELETE, &format!("{instance}/offsets")).await;
+    assert_eq!(code, 200, "{body}");
+    std::fs::copy(drop.join("done/a.csv"), drop.join("a-again.csv")).expect("copy");
+    let (code, _) = call(&client, Method::PUT, &format!("{instance}/resume")).await;
+    assert_eq!(code, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(drop.join("done/b.csv").exists() && drop.join("done/a-again.csv").exists()) {
+        assert!(Instant::now() < deadline, "files not ingested after resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _) = call(&client, Method::POST, &format!("{instance}/restart")).await;
+    assert_eq!(code, 202);
+    wait_state("RUNNING").await;
+    let (code, _) = call(
+        &client,
+        Method::GET,
+        &format!("{base}/connectors/nope/status"),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let written = read_partition(&specs[0].0, "read_committed").len();
+    assert_eq!(
+        written,
+        3 * ROWS_PER_FILE,
+        "a, b, and a again after the reset"
+    );
+
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("SIGTERM");
+    child.wait().expect("reaped");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
