@@ -140,6 +140,8 @@ impl InstanceConfig {
 pub enum SourceConfig {
     /// CSV files dropped into a folder.
     FileDrop(FileDropConfig),
+    /// A paginated JSON API.
+    HttpPoll(crate::sources::http_poll::HttpPollConfig),
 }
 
 /// Settings of a `file_drop` source.
@@ -377,7 +379,9 @@ quantities = { purchase_price = { field = "购置价格", unit = "万元" } }
         assert_eq!(instance.batch_size, 500);
         assert_eq!(instance.topic(), "raw.vehicle");
         assert_eq!(config.progress_topic, "connector.progress");
-        let SourceConfig::FileDrop(source) = &instance.source;
+        let SourceConfig::FileDrop(source) = &instance.source else {
+            panic!("a file_drop source");
+        };
         assert_eq!(source.encoding, TextEncoding::Gbk);
     }
 

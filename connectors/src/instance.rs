@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use crate::config::{InstanceConfig, SourceConfig};
 use crate::mapping::{self, SourceFields};
 use crate::raw::RawEncoder;
-use crate::sources::file_drop::{self, FileDropProgress, FilePosition};
 use crate::transactor::{Outgoing, Transactor};
 
 /// Why an instance stopped working; a record-level problem is never one of these (it goes to
@@ -32,6 +31,9 @@ pub enum InstanceError {
     /// The source could not be read (folder missing, permissions…).
     #[error("reading the source: {0}")]
     Source(#[from] std::io::Error),
+    /// The source system answered with an error or nothing usable, after retries.
+    #[error("source system: {0}")]
+    Http(String),
     /// The stored progress does not fit this source kind.
     #[error("stored progress is unreadable: {0}")]
     Progress(serde_json::Error),
@@ -44,6 +46,7 @@ impl InstanceError {
             InstanceError::Kafka(_) => "kafka",
             InstanceError::Schema(_) | InstanceError::Registry(_) => "schema_registry",
             InstanceError::Source(_) => "source_io",
+            InstanceError::Http(_) => "source_http",
             InstanceError::Progress(_) => "progress",
         }
     }
@@ -70,8 +73,8 @@ pub struct SchemaIds {
 }
 
 /// Where the instance writes and who it is.
-struct Context<'a> {
-    config: &'a InstanceConfig,
+pub(crate) struct Context<'a> {
+    pub(crate) config: &'a InstanceConfig,
     connector_id: &'a str,
     topic: String,
     quarantine_topic: &'a str,
@@ -87,7 +90,8 @@ pub struct Instance {
     raw: RawEncoder,
     quarantine: Encoder<Quarantine>,
     transactor: Transactor,
-    progress: FileDropProgress,
+    progress: Value,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Instance {
@@ -114,6 +118,7 @@ impl Instance {
         progress_topic: &str,
         quarantine_topic: &str,
         ids: SchemaIds,
+        runtime: tokio::runtime::Handle,
     ) -> Result<Self, InstanceError> {
         let raw = RawEncoder::with_schema_id(config.domain, ids.raw)?;
         let quarantine = Encoder::with_schema_id(ids.quarantine)?;
@@ -124,11 +129,8 @@ impl Instance {
             std::time::Duration::from_secs(60),
         )?
         .remove(&config.id);
-        let progress = match stored {
-            Some(value) => serde_json::from_value(value).map_err(InstanceError::Progress)?,
-            None => FileDropProgress::default(),
-        };
-        tracing::info!(instance = %config.id, ?progress.current, done = progress.done.len(), "instance started");
+        let progress = stored.unwrap_or(Value::Null);
+        tracing::info!(instance = %config.id, %progress, "instance started");
         Ok(Instance {
             config,
             connector_id: connector_id.to_owned(),
@@ -137,140 +139,93 @@ impl Instance {
             quarantine,
             transactor,
             progress,
+            runtime,
         })
     }
 
     /// The progress committed last, in its stored JSON form.
     pub fn progress(&self) -> Value {
-        serde_json::to_value(&self.progress).unwrap_or(Value::Null)
+        self.progress.clone()
     }
 
     /// Forgets the committed progress (a tombstone in the progress topic): the next poll starts
     /// from the beginning of the source. Blocks.
     pub fn reset(&mut self) -> Result<(), InstanceError> {
         self.transactor.reset()?;
-        self.progress = FileDropProgress::default();
+        self.progress = Value::Null;
         Ok(())
     }
 
     /// Ingests everything the source has now. Blocks.
     pub fn poll(&mut self) -> Result<PollStats, InstanceError> {
-        let Instance {
-            config,
-            connector_id,
-            quarantine_topic,
-            raw,
-            quarantine,
-            transactor,
-            progress: committed,
-        } = self;
-        let SourceConfig::FileDrop(source) = &config.source;
         let context = Context {
-            config,
-            connector_id,
-            topic: config.topic(),
-            quarantine_topic,
-            raw,
-            quarantine,
+            config: &self.config,
+            connector_id: &self.connector_id,
+            topic: self.config.topic(),
+            quarantine_topic: &self.quarantine_topic,
+            raw: &self.raw,
+            quarantine: &self.quarantine,
         };
-        let mut stats = PollStats::default();
-        for path in file_drop::pending_files(&source.dir)? {
-            let bytes = std::fs::read(&path)?;
-            let checksum = file_drop::checksum(&bytes);
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if committed.is_done(&checksum) {
-                // Committed by an earlier run that stopped before moving it.
-                file_drop::move_to(&path, "done", &checksum)?;
-                continue;
+        let mut committer = Committer {
+            transactor: &self.transactor,
+            progress: &mut self.progress,
+            stats: PollStats::default(),
+        };
+        match &self.config.source {
+            SourceConfig::FileDrop(source) => {
+                crate::sources::file_drop::poll(&context, source, &mut committer)?;
             }
-            let parsed = file_drop::decode(&bytes, source.encoding)
-                .and_then(|text| file_drop::rows(&text, source.delimiter));
-            let rows = match parsed {
-                Ok(rows) => rows,
-                Err(reason) => {
-                    let mut progress = committed.clone();
-                    progress.finish(checksum.clone());
-                    let record = context.quarantine_record(
-                        "file_unreadable",
-                        None,
-                        reason,
-                        None,
-                        name.clone(),
-                        Some(bytes),
-                    )?;
-                    commit(transactor, committed, &[record], progress)?;
-                    stats.quarantined += 1;
-                    file_drop::move_to(&path, "failed", &checksum)?;
-                    tracing::warn!(instance = %config.id, file = %name, "unreadable file moved to failed/");
-                    continue;
-                }
-            };
-            let start = committed.resume_line(&checksum);
-            let todo: Vec<_> = rows.into_iter().filter(|r| r.line >= start).collect();
-            let mut chunks = todo.chunks(config.batch_size).peekable();
-            if chunks.peek().is_none() {
-                let mut progress = committed.clone();
-                progress.finish(checksum.clone());
-                commit(transactor, committed, &[], progress)?;
+            SourceConfig::HttpPoll(source) => {
+                crate::sources::http_poll::poll(&context, source, &self.runtime, &mut committer)?;
             }
-            while let Some(chunk) = chunks.next() {
-                let mut out = Vec::with_capacity(chunk.len());
-                for row in chunk {
-                    stats.read += 1;
-                    let location = format!("{name}:{}", row.line);
-                    let message = match &row.fields {
-                        Ok(fields) => context.map_row(fields, &checksum, location)?,
-                        Err(reason) => context.quarantine_record(
-                            "row_unreadable",
-                            None,
-                            reason.clone(),
-                            None,
-                            location,
-                            None,
-                        )?,
-                    };
-                    if message.topic == context.topic {
-                        stats.written += 1;
-                    } else {
-                        stats.quarantined += 1;
-                    }
-                    out.push(message);
-                }
-                let mut progress = committed.clone();
-                match chunks.peek() {
-                    Some(next) => {
-                        progress.current = Some(FilePosition {
-                            file: name.clone(),
-                            checksum: checksum.clone(),
-                            next_line: next[0].line,
-                        });
-                    }
-                    None => progress.finish(checksum.clone()),
-                }
-                commit(transactor, committed, &out, progress)?;
-            }
-            file_drop::move_to(&path, "done", &checksum)?;
-            tracing::info!(instance = %config.id, file = %name, "file ingested");
         }
-        Ok(stats)
+        Ok(committer.stats)
     }
 }
 
-/// Commits `out` with `progress` and, once Kafka has them, makes `progress` the committed one.
-fn commit(
-    transactor: &Transactor,
-    committed: &mut FileDropProgress,
-    out: &[Outgoing],
-    progress: FileDropProgress,
-) -> Result<(), InstanceError> {
-    let value = serde_json::to_value(&progress).map_err(InstanceError::Progress)?;
-    transactor.commit(out, &value)?;
-    *committed = progress;
-    Ok(())
+/// Commits batches with the progress they reach, and counts what they hold.
+pub(crate) struct Committer<'a> {
+    transactor: &'a Transactor,
+    progress: &'a mut Value,
+    stats: PollStats,
+}
+
+impl Committer<'_> {
+    /// The committed progress as the source kind's type (its default before the first commit).
+    pub(crate) fn progress<P: serde::de::DeserializeOwned + Default>(
+        &self,
+    ) -> Result<P, InstanceError> {
+        match &*self.progress {
+            Value::Null => Ok(P::default()),
+            value => serde_json::from_value(value.clone()).map_err(InstanceError::Progress),
+        }
+    }
+
+    /// Writes `out` and the new `progress` in one transaction; once Kafka has them, `progress`
+    /// is the committed one.
+    pub(crate) fn commit(
+        &mut self,
+        context: &Context<'_>,
+        out: Vec<Outgoing>,
+        progress: &impl serde::Serialize,
+    ) -> Result<(), InstanceError> {
+        let value = serde_json::to_value(progress).map_err(InstanceError::Progress)?;
+        self.transactor.commit(&out, &value)?;
+        *self.progress = value;
+        for message in &out {
+            if message.topic == context.topic {
+                self.stats.written += 1;
+            } else {
+                self.stats.quarantined += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts source records read.
+    pub(crate) fn read(&mut self, n: u64) {
+        self.stats.read += n;
+    }
 }
 
 impl Context<'_> {
@@ -288,7 +243,7 @@ impl Context<'_> {
     }
 
     /// The raw record of a row, or its quarantine record.
-    fn map_row(
+    pub(crate) fn map_row(
         &self,
         fields: &SourceFields,
         batch: &str,
@@ -328,7 +283,7 @@ impl Context<'_> {
         }
     }
 
-    fn quarantine_record(
+    pub(crate) fn quarantine_record(
         &self,
         code: &str,
         field: Option<String>,

@@ -54,6 +54,16 @@ fn value<'a>(fields: &'a SourceFields, name: &str) -> Option<&'a str> {
     fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
+/// The source record id of `source` (its id fields joined with `|`), if every one has a value.
+pub fn record_id(config: &MappingConfig, source: &SourceFields) -> Option<String> {
+    config
+        .record_id
+        .iter()
+        .map(|name| value(source, name))
+        .collect::<Option<Vec<_>>>()
+        .map(|parts| parts.join("|"))
+}
+
 /// Maps one source record.
 pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, MappingError> {
     let mut id_parts = Vec::with_capacity(config.record_id.len());

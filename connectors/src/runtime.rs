@@ -178,6 +178,7 @@ impl Runtime {
                 stop: stop.clone(),
                 status,
                 inbox,
+                runtime: tokio::runtime::Handle::current(),
             };
             workers.push(
                 std::thread::Builder::new()
@@ -234,6 +235,7 @@ struct Worker {
     stop: Arc<AtomicBool>,
     status: Arc<Mutex<Status>>,
     inbox: mpsc::Receiver<Command>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Worker {
@@ -270,6 +272,7 @@ impl Worker {
             &self.connector.progress_topic,
             &self.connector.quarantine_topic,
             self.ids,
+            self.runtime.clone(),
         )?;
         let progress = instance.progress();
         self.set(|s| s.progress = Some(progress));

@@ -118,6 +118,7 @@ async fn run_instance(setup: &Setup) -> PollStats {
             &config.progress_topic,
             &config.quarantine_topic,
             ids,
+            tokio::runtime::Handle::current(),
         )
         .expect("instance starts");
         running.poll().expect("poll")

@@ -10,7 +10,8 @@ use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::TextEncoding;
+use crate::config::{FileDropConfig, TextEncoding};
+use crate::instance::{Committer, Context, InstanceError};
 use crate::mapping::SourceFields;
 
 /// How many checksums of finished files the progress remembers (a file dropped again after
@@ -190,6 +191,91 @@ pub fn move_to(file: &Path, sub: &str, checksum: &str) -> std::io::Result<PathBu
     }
     std::fs::rename(file, &target)?;
     Ok(target)
+}
+
+/// Ingests every file waiting in the folder: each file's rows in batches, each batch committed
+/// with the position after it; a finished file is remembered by checksum and moved to `done/`.
+pub(crate) fn poll(
+    context: &Context<'_>,
+    source: &FileDropConfig,
+    committer: &mut Committer<'_>,
+) -> Result<(), InstanceError> {
+    let instance = &context.config.id;
+    for path in pending_files(&source.dir)? {
+        let bytes = std::fs::read(&path)?;
+        let checksum = checksum(&bytes);
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let committed: FileDropProgress = committer.progress()?;
+        if committed.is_done(&checksum) {
+            // Committed by an earlier run that stopped before moving it.
+            move_to(&path, "done", &checksum)?;
+            continue;
+        }
+        let rows = match decode(&bytes, source.encoding).and_then(|t| rows(&t, source.delimiter)) {
+            Ok(rows) => rows,
+            Err(reason) => {
+                let mut progress = committed;
+                progress.finish(checksum.clone());
+                let record = context.quarantine_record(
+                    "file_unreadable",
+                    None,
+                    reason,
+                    None,
+                    name.clone(),
+                    Some(bytes),
+                )?;
+                committer.commit(context, vec![record], &progress)?;
+                move_to(&path, "failed", &checksum)?;
+                tracing::warn!(%instance, file = %name, "unreadable file moved to failed/");
+                continue;
+            }
+        };
+        let start = committed.resume_line(&checksum);
+        let todo: Vec<Row> = rows.into_iter().filter(|r| r.line >= start).collect();
+        let mut chunks = todo.chunks(context.config.batch_size).peekable();
+        if chunks.peek().is_none() {
+            let mut progress = committed.clone();
+            progress.finish(checksum.clone());
+            committer.commit(context, Vec::new(), &progress)?;
+        }
+        while let Some(chunk) = chunks.next() {
+            committer.read(chunk.len() as u64);
+            let mut out = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let location = format!("{name}:{}", row.line);
+                out.push(match &row.fields {
+                    Ok(fields) => context.map_row(fields, &checksum, location)?,
+                    Err(reason) => context.quarantine_record(
+                        "row_unreadable",
+                        None,
+                        reason.clone(),
+                        None,
+                        location,
+                        None,
+                    )?,
+                });
+            }
+            let mut progress = committed.clone();
+            match chunks.peek() {
+                Some(next) => {
+                    progress.current = Some(FilePosition {
+                        file: name.clone(),
+                        checksum: checksum.clone(),
+                        next_line: next[0].line,
+                    });
+                }
+                None => progress.finish(checksum.clone()),
+            }
+            committer.commit(context, out, &progress)?;
+        }
+        move_to(&path, "done", &checksum)?;
+        tracing::info!(%instance, file = %name, "file ingested");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 //! what it reads.
 
 pub mod file_drop;
+pub mod http_poll;
