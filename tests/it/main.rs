@@ -2,6 +2,7 @@
 
 mod admin;
 mod connector_file_drop;
+mod connector_http_poll;
 mod connector_process;
 mod feed_format;
 mod hub_process;

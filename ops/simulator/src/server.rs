@@ -1,0 +1,646 @@
+//! The HTTP API (axum): every system's records in three pagination styles, bearer-token auth
+//! per system, faults on demand, and the ground truth.
+//!
+//! Routes:
+//! - `GET /systems` — every [`SystemProfile`] (with its token and record count);
+//!   `GET /systems/{id}` — one.
+//! - `GET /systems/{id}/records` with `Authorization: Bearer <token>` and one of
+//!   `?page=1&page_size=100` (page/offset; `offset=` is accepted instead of `page`),
+//!   `?cursor=<token>&limit=100` (no cursor = start; `next_cursor` is null at the end), or
+//!   `?updated_since=<RFC 3339>&limit=100` (records updated strictly after; ascending).
+//!   With only `limit=` the cursor style starts from the beginning; with nothing, page 1 of 100.
+//!   Every system is served in all three styles; [`SystemProfile::protocol`] says which one its
+//!   real counterpart speaks.
+//! - `POST /systems/{id}/faults` with a [`Faults`] JSON body; `GET` shows it, `DELETE` clears.
+//! - `GET /ground-truth`, `GET /healthz`.
+//!
+//! Faults are sequenced by the system's request counter since the faults were set, never by
+//! clocks or randomness, so a test sees the same failures on every run.
+
+use crate::systems::{Record, Simulator, SystemProfile, rfc3339};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Faults injected into one system's record listings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Delay added to every listing response, milliseconds.
+    pub latency_ms: u64,
+    /// Share of requests answered `503` (0–1): request *n* (1-based, counted from when the faults
+    /// were set) fails when ⌊n·rate⌋ > ⌊(n−1)·rate⌋ — e.g. 0.5 fails requests 2, 4, 6, ….
+    pub error_5xx_rate: f64,
+    /// Every n-th request gets `429 Too Many Requests` with `Retry-After: 1` (0 = never).
+    pub rate_429_every: u32,
+    /// The next n successful responses have their body cut in half (invalid JSON, status 200).
+    pub truncate_pages: u32,
+    /// The next n successful responses that have a predecessor (since the faults were set)
+    /// repeat the predecessor's records before their own — the same ids again: a connector must
+    /// not write them twice.
+    pub repeat_pages: u32,
+    /// The next n records served carry one unparsable value (`N/A` in a number, `2025-13-45` in
+    /// a date); ids and keys are unchanged.
+    pub malformed_rows: u32,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    faults: Faults,
+    requests: u64,
+    previous: Vec<Record>,
+}
+
+/// Shared state of the server.
+#[derive(Debug)]
+pub struct AppState {
+    sim: Arc<Simulator>,
+    faults: Mutex<HashMap<String, FaultState>>,
+}
+
+/// The router, for embedding or for [`serve`].
+pub fn router(sim: Arc<Simulator>) -> Router {
+    let state = Arc::new(AppState {
+        sim,
+        faults: Mutex::new(HashMap::new()),
+    });
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/systems", get(list_systems))
+        .route("/systems/{id}", get(get_system))
+        .route("/systems/{id}/records", get(list_records))
+        .route(
+            "/systems/{id}/faults",
+            get(get_faults).post(set_faults).delete(clear_faults),
+        )
+        .route("/ground-truth", get(ground_truth))
+        .with_state(state)
+}
+
+/// Serves the simulator on an already bound listener until the task is dropped or fails.
+pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {
+    axum::serve(listener, router(sim)).await
+}
+
+/// Binds `addr` (port 0 for any free port) and serves in a background task; returns the bound
+/// address and the task. For tests: `let (addr, task) = spawn(sim, "127.0.0.1:0".parse()?).await?`.
+pub async fn spawn(
+    sim: Arc<Simulator>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((bound, tokio::spawn(serve(listener, sim))))
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "code": code, "message": message })),
+    )
+        .into_response()
+}
+
+async fn list_systems(State(s): State<Arc<AppState>>) -> Response {
+    let list: Vec<serde_json::Value> = s
+        .sim
+        .systems()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| system_json(&s.sim, i, p))
+        .collect();
+    axum::Json(list).into_response()
+}
+
+fn system_json(sim: &Simulator, i: usize, p: &SystemProfile) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("record_count".into(), sim.len(i).into());
+    }
+    v
+}
+
+async fn get_system(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match s.sim.system(&id) {
+        Some((i, p)) => axum::Json(system_json(&s.sim, i, p)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在"),
+    }
+}
+
+async fn ground_truth(State(s): State<Arc<AppState>>) -> Response {
+    let sim = s.sim.clone();
+    match tokio::task::spawn_blocking(move || sim.ground_truth()).await {
+        Ok(t) => axum::Json(t).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误"),
+    }
+}
+
+async fn get_faults(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    if s.sim.system(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在");
+    }
+    let f = s
+        .faults
+        .lock()
+        .map(|m| m.get(&id).map(|f| f.faults.clone()).unwrap_or_default());
+    axum::Json(f.unwrap_or_default()).into_response()
+}
+
+async fn set_faults(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if s.sim.system(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在");
+    }
+    let faults: Faults = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_FAULTS",
+                &format!("故障设置无效: {e}"),
+            );
+        }
+    };
+    if let Ok(mut m) = s.faults.lock() {
+        m.insert(
+            id,
+            FaultState {
+                faults: faults.clone(),
+                ..FaultState::default()
+            },
+        );
+    }
+    axum::Json(faults).into_response()
+}
+
+async fn clear_faults(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    if let Ok(mut m) = s.faults.lock() {
+        m.remove(&id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Query parameters of a listing.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    page: Option<usize>,
+    page_size: Option<usize>,
+    offset: Option<usize>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+    updated_since: Option<String>,
+}
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+fn cursor_token(system_id: &str, pos: usize) -> String {
+    format!(
+        "c{:x}",
+        pos as u64 ^ crate::rng::mix(crate::rng::label(system_id))
+    )
+}
+
+fn cursor_pos(system_id: &str, token: &str) -> Option<usize> {
+    let v = u64::from_str_radix(token.strip_prefix('c')?, 16).ok()?;
+    usize::try_from(v ^ crate::rng::mix(crate::rng::label(system_id))).ok()
+}
+
+async fn list_records(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let Some((sys, profile)) = s.sim.system(&id) else {
+        return error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在");
+    };
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if auth != Some(format!("Bearer {}", profile.token).as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "令牌无效或缺失");
+    }
+
+    // Fault sequencing: decide everything under the lock, act after it.
+    let (latency, verdict) = {
+        let Ok(mut m) = s.faults.lock() else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误");
+        };
+        let st = m.entry(id.clone()).or_default();
+        st.requests += 1;
+        let n = st.requests;
+        let f = &st.faults;
+        let verdict = if f.rate_429_every > 0 && n.is_multiple_of(u64::from(f.rate_429_every)) {
+            Some(StatusCode::TOO_MANY_REQUESTS)
+        } else if f.error_5xx_rate > 0.0
+            && (n as f64 * f.error_5xx_rate).floor() > ((n - 1) as f64 * f.error_5xx_rate).floor()
+        {
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        } else {
+            None
+        };
+        (f.latency_ms, verdict)
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    match verdict {
+        Some(StatusCode::TOO_MANY_REQUESTS) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "请求过于频繁，请稍后重试",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+        Some(status) => return error(status, "UNAVAILABLE", "服务暂不可用"),
+        None => {}
+    }
+
+    let total = s.sim.len(sys);
+    let sim = s.sim.clone();
+    // Work out the range and the envelope of the style asked for.
+    let (range, mut envelope) = if let Some(since) = &q.updated_since {
+        let Ok(t) = DateTime::parse_from_rfc3339(since) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_UPDATED_SINCE",
+                "updated_since 须为 RFC 3339 时间",
+            );
+        };
+        let t: DateTime<Utc> = t.into();
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let start = sim.first_updated_after(sys, t);
+        let end = (start + limit).min(total);
+        let next = if end > start {
+            rfc3339(sim.updated_at(sys, end - 1))
+        } else {
+            since.clone()
+        };
+        (
+            start..end,
+            serde_json::json!({ "has_more": end < total, "next_updated_since": next }),
+        )
+    } else if q.cursor.is_some() || (q.limit.is_some() && q.page.is_none() && q.offset.is_none()) {
+        let start = match q.cursor.as_deref() {
+            None | Some("") => 0,
+            Some(c) => match cursor_pos(&id, c) {
+                Some(p) if p <= total => p,
+                _ => return error(StatusCode::BAD_REQUEST, "BAD_CURSOR", "游标无效"),
+            },
+        };
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let end = (start + limit).min(total);
+        let next = (end < total).then(|| cursor_token(&id, end));
+        (start..end, serde_json::json!({ "next_cursor": next }))
+    } else {
+        let size = q
+            .page_size
+            .or(q.limit)
+            .unwrap_or(DEFAULT_PAGE)
+            .clamp(1, MAX_PAGE);
+        let start = match (q.offset, q.page) {
+            (Some(o), _) => o,
+            (None, Some(0)) => return error(StatusCode::BAD_REQUEST, "BAD_PAGE", "页码从 1 开始"),
+            (None, p) => (p.unwrap_or(1) - 1) * size,
+        }
+        .min(total);
+        let end = (start + size).min(total);
+        (
+            start..end,
+            serde_json::json!({
+                "page": start / size + 1,
+                "page_size": size,
+                "total": total,
+                "total_pages": total.div_ceil(size),
+            }),
+        )
+    };
+    let records = match tokio::task::spawn_blocking(move || sim.records(sys, range)).await {
+        Ok(r) => r,
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误"),
+    };
+
+    // Faults that change a successful body.
+    let (truncate, mut items) = {
+        let Ok(mut m) = s.faults.lock() else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误");
+        };
+        let st = m.entry(id.clone()).or_default();
+        let mut items: Vec<Record> = Vec::new();
+        if st.faults.repeat_pages > 0 && !st.previous.is_empty() {
+            st.faults.repeat_pages -= 1;
+            items.extend(st.previous.iter().cloned());
+        }
+        st.previous = records.clone();
+        items.extend(records);
+        for r in &mut items {
+            if st.faults.malformed_rows == 0 {
+                break;
+            }
+            st.faults.malformed_rows -= 1;
+            r.make_malformed(profile);
+        }
+        let truncate = st.faults.truncate_pages > 0;
+        if truncate {
+            st.faults.truncate_pages -= 1;
+        }
+        (truncate, std::mem::take(&mut items))
+    };
+    let json_items: Vec<serde_json::Value> = items.drain(..).map(|r| r.to_json(profile)).collect();
+    if let Some(o) = envelope.as_object_mut() {
+        o.insert("items".into(), serde_json::Value::Array(json_items));
+    }
+    let mut body = serde_json::to_vec(&envelope).unwrap_or_default();
+    if truncate {
+        body.truncate(body.len() / 2);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::divisions::Level;
+    use crate::{Size, World};
+    use serde_json::Value;
+
+    struct Api {
+        base: String,
+        http: reqwest::Client,
+        sim: Arc<Simulator>,
+    }
+
+    impl Api {
+        async fn start() -> Api {
+            let sim = Arc::new(Simulator::new(World::new(9, Size::Tiny)));
+            let (addr, _task) = spawn(sim.clone(), "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            Api {
+                base: format!("http://{addr}"),
+                http: reqwest::Client::new(),
+                sim,
+            }
+        }
+
+        fn system(&self, pred: impl Fn(&crate::SystemProfile) -> bool) -> crate::SystemProfile {
+            self.sim.systems().iter().find(|p| pred(p)).unwrap().clone()
+        }
+
+        async fn get(&self, p: &crate::SystemProfile, query: &str) -> reqwest::Response {
+            self.http
+                .get(format!("{}/systems/{}/records?{query}", self.base, p.id))
+                .bearer_auth(&p.token)
+                .send()
+                .await
+                .unwrap()
+        }
+
+        async fn json(&self, p: &crate::SystemProfile, query: &str) -> Value {
+            let r = self.get(p, query).await;
+            assert_eq!(r.status(), 200, "{query}");
+            r.json().await.unwrap()
+        }
+
+        async fn faults(&self, p: &crate::SystemProfile, f: Value) {
+            let r = self
+                .http
+                .post(format!("{}/systems/{}/faults", self.base, p.id))
+                .json(&f)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+
+        fn expected(&self, p: &crate::SystemProfile) -> Vec<String> {
+            let (i, _) = self.sim.system(&p.id).unwrap();
+            let mut ids = Vec::new();
+            self.sim.for_each_record(i, |r| ids.push(r.id));
+            ids
+        }
+    }
+
+    fn ids(page: &Value, p: &crate::SystemProfile) -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[&p.id_field].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn three_pagination_styles_serve_exactly_the_ground_truth() {
+        let api = Api::start().await;
+        let list: Value = api
+            .http
+            .get(format!("{}/systems", api.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), api.sim.systems().len());
+        assert!(list[0]["token"].as_str().unwrap().starts_with("sim_"));
+
+        // Page/offset.
+        let p = api.system(|p| p.level == Level::Province && p.domain == crate::Domain::Vehicle);
+        let (mut got, mut page) = (Vec::new(), 1);
+        loop {
+            let v = api.json(&p, &format!("page={page}&page_size=7")).await;
+            got.extend(ids(&v, &p));
+            if page >= v["total_pages"].as_u64().unwrap() as usize {
+                break;
+            }
+            page += 1;
+        }
+        assert_eq!(got, api.expected(&p));
+
+        // Cursor.
+        let mut got = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let v = api.json(&p, &format!("cursor={cursor}&limit=9")).await;
+            got.extend(ids(&v, &p));
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => break,
+            }
+        }
+        assert_eq!(got, api.expected(&p));
+
+        // updated_since.
+        let mut got = Vec::new();
+        let mut since = "2025-01-01T00:00:00Z".to_string();
+        loop {
+            let v = api
+                .json(&p, &format!("updated_since={since}&limit=8"))
+                .await;
+            got.extend(ids(&v, &p));
+            since = v["next_updated_since"].as_str().unwrap().to_string();
+            if !v["has_more"].as_bool().unwrap() {
+                break;
+            }
+        }
+        assert_eq!(got, api.expected(&p));
+        assert_eq!(
+            api.json(&p, &format!("updated_since={since}")).await["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_and_errors() {
+        let api = Api::start().await;
+        let p = api.system(|p| p.level == Level::County);
+        let url = format!("{}/systems/{}/records", api.base, p.id);
+        assert_eq!(api.http.get(&url).send().await.unwrap().status(), 401);
+        assert_eq!(
+            api.http
+                .get(&url)
+                .bearer_auth("sim_wrong")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        let other = api.system(|q| q.id != p.id);
+        assert_eq!(
+            api.http
+                .get(&url)
+                .bearer_auth(&other.token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(api.get(&p, "cursor=zzz").await.status(), 400);
+        assert_eq!(api.get(&p, "updated_since=yesterday").await.status(), 400);
+        let r = api
+            .http
+            .get(format!("{}/systems/nope/records", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let r = api
+            .http
+            .post(format!("{}/systems/{}/faults", api.base, p.id))
+            .body(r#"{"latency":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "unknown fault fields are rejected");
+    }
+
+    #[tokio::test]
+    async fn faults_are_deterministic() {
+        let api = Api::start().await;
+        let p =
+            api.system(|p| p.level == Level::Province && p.domain == crate::Domain::Institution);
+
+        api.faults(
+            &p,
+            serde_json::json!({ "rate_429_every": 3, "error_5xx_rate": 0.5 }),
+        )
+        .await;
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let r = api.get(&p, "page=1&page_size=5").await;
+            if r.status() == 429 {
+                assert_eq!(r.headers()["retry-after"], "1");
+            }
+            statuses.push(r.status().as_u16());
+        }
+        // n = 1..6: 429 on 3 and 6; 503 on the even ones that are not 429.
+        assert_eq!(statuses, [200, 503, 429, 503, 200, 429]);
+
+        api.faults(&p, serde_json::json!({ "truncate_pages": 1 }))
+            .await;
+        let body = api
+            .get(&p, "page=1&page_size=5")
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            serde_json::from_slice::<Value>(&body).is_err(),
+            "truncated body must not parse"
+        );
+        assert_eq!(
+            ids(&api.json(&p, "page=1&page_size=5").await, &p),
+            api.expected(&p)[..5]
+        );
+
+        api.faults(
+            &p,
+            serde_json::json!({ "repeat_pages": 1, "malformed_rows": 2 }),
+        )
+        .await;
+        let first = api.json(&p, "page=1&page_size=5").await;
+        let second = api.json(&p, "page=2&page_size=5").await;
+        let want = api.expected(&p);
+        assert_eq!(ids(&first, &p), want[..5]);
+        assert_eq!(
+            ids(&second, &p),
+            [&want[..5], &want[5..10]].concat(),
+            "page 1 repeated before page 2"
+        );
+        let malformed = first["items"].as_array().unwrap()[..2].iter().all(|r| {
+            r.as_object()
+                .unwrap()
+                .values()
+                .any(|v| v == "N/A" || v == "2025-13-45")
+        });
+        assert!(malformed);
+
+        let r = api
+            .http
+            .delete(format!("{}/systems/{}/faults", api.base, p.id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let truth: Value = api
+            .http
+            .get(format!("{}/ground-truth", api.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sys = truth["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == p.id.as_str())
+            .unwrap();
+        assert_eq!(sys["record_ids"].as_array().unwrap().len(), want.len());
+    }
+}
