@@ -11,58 +11,8 @@ use connectors::instance::Instance;
 use schemas::registry::RegistryClient;
 use schemas::{TopicKind, TopicSpec};
 use simulator::systems::Protocol;
-use simulator::{Simulator, Size, SystemProfile, World};
+use simulator::{Simulator, Size, World};
 use tests::{read_partition, settings, start_registry, unique};
-
-/// The connector configuration of one simulated system: its own field names mapped to the raw
-/// schema's (the simulator's canonical names are the raw field names).
-fn instance_toml(profile: &SystemProfile, base: &str, topic: &str, pagination: &str) -> String {
-    let mut fields = Vec::new();
-    let mut quantities = Vec::new();
-    for f in &profile.fields {
-        match (f.canonical, f.unit) {
-            ("record_id" | "updated_at", _) => {}
-            (canonical, Some(unit)) => quantities.push(format!(
-                "{canonical} = {{ field = {:?}, unit = {unit:?} }}",
-                f.name
-            )),
-            (canonical, None) => fields.push(format!("{canonical} = {:?}", f.name)),
-        }
-    }
-    format!(
-        r#"
-[[instance]]
-id = "{id}"
-system_id = "{system}"
-region_code = "{region}"
-level = "{level}"
-domain = "{domain}"
-topic = "{topic}"
-[instance.source]
-kind = "http_poll"
-url = "{base}/systems/{system}/records"
-bearer_token = "{token}"
-requests_per_second = 200
-pagination = {pagination}
-[instance.mapping]
-record_id = [{id_field:?}]
-fields = {{ {fields} }}
-quantities = {{ {quantities} }}
-"#,
-        id = unique("http"),
-        system = profile.id,
-        region = profile.region_code,
-        level = serde_json::to_value(profile.level)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_lowercase))
-            .expect("level name"),
-        domain = profile.domain.as_str(),
-        token = profile.token,
-        id_field = profile.id_field,
-        fields = fields.join(", "),
-        quantities = quantities.join(", "),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_systems_are_ingested_exactly_despite_faults() {
@@ -138,7 +88,16 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
         let text = format!(
             "connector_id = \"http-test\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
             tests::bootstrap(),
-            instance_toml(profile, &base, &topic, pagination)
+            simulator::connector_config::instance_toml(
+                profile,
+                &base,
+                &simulator::connector_config::Overrides {
+                    instance_id: Some(unique("http")),
+                    topic: Some(topic.clone()),
+                    pagination: Some(pagination.to_owned()),
+                },
+            )
+            .expect("vehicle systems map from flat fields")
         );
         let config = ConnectorConfig::parse(Path::new("http.toml"), &text).expect("config");
         let registry = RegistryClient::new(&registry_url).expect("client");

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod codes;
+pub mod connector_config;
 pub mod divisions;
 pub mod export;
 pub mod geo;
