@@ -142,6 +142,8 @@ pub enum SourceConfig {
     FileDrop(FileDropConfig),
     /// A paginated JSON API.
     HttpPoll(crate::sources::http_poll::HttpPollConfig),
+    /// A PostgreSQL table read by an `(updated_at, id)` watermark.
+    SqlPoll(crate::sources::sql_poll::SqlPollConfig),
 }
 
 /// Settings of a `file_drop` source.

@@ -33,7 +33,7 @@ pub enum InstanceError {
     Source(#[from] std::io::Error),
     /// The source system answered with an error or nothing usable, after retries.
     #[error("source system: {0}")]
-    Http(String),
+    SourceSystem(String),
     /// The stored progress does not fit this source kind.
     #[error("stored progress is unreadable: {0}")]
     Progress(serde_json::Error),
@@ -46,7 +46,7 @@ impl InstanceError {
             InstanceError::Kafka(_) => "kafka",
             InstanceError::Schema(_) | InstanceError::Registry(_) => "schema_registry",
             InstanceError::Source(_) => "source_io",
-            InstanceError::Http(_) => "source_http",
+            InstanceError::SourceSystem(_) => "source_system",
             InstanceError::Progress(_) => "progress",
         }
     }
@@ -177,6 +177,9 @@ impl Instance {
             }
             SourceConfig::HttpPoll(source) => {
                 crate::sources::http_poll::poll(&context, source, &self.runtime, &mut committer)?;
+            }
+            SourceConfig::SqlPoll(source) => {
+                crate::sources::sql_poll::poll(&context, source, &self.runtime, &mut committer)?;
             }
         }
         Ok(committer.stats)

@@ -95,6 +95,7 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
                     instance_id: Some(unique("http")),
                     topic: Some(topic.clone()),
                     pagination: Some(pagination.to_owned()),
+                    source: None,
                 },
             )
             .expect("vehicle systems map from flat fields")

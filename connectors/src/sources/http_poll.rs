@@ -207,7 +207,7 @@ fn next(pagination: &Pagination, position: Option<&str>, body: &Value) -> Result
 
 /// A record of the API as source fields: top-level values as text (numbers and booleans
 /// written as JSON writes them; nulls left out).
-fn fields(item: &Value) -> Option<SourceFields> {
+pub(crate) fn fields(item: &Value) -> Option<SourceFields> {
     Some(
         item.as_object()?
             .iter()
@@ -274,7 +274,7 @@ impl Client<'_> {
                     backoff
                 }
                 Ok((status, _, body)) => {
-                    return Err(InstanceError::Http(format!(
+                    return Err(InstanceError::SourceSystem(format!(
                         "HTTP {status}: {}",
                         String::from_utf8_lossy(&body)
                     )));
@@ -289,7 +289,7 @@ impl Client<'_> {
             std::thread::sleep(wait + Duration::from_millis(jitter));
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
-        Err(InstanceError::Http(format!(
+        Err(InstanceError::SourceSystem(format!(
             "{} attempts failed, last: {last_error}",
             self.config.max_attempts
         )))
@@ -307,14 +307,15 @@ pub(crate) fn poll(
     let mut builder = reqwest::Client::builder().timeout(source.timeout);
     if let Some(path) = &source.client_identity {
         let pem = std::fs::read(path)?;
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| InstanceError::Http(format!("client identity {}: {e}", path.display())))?;
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            InstanceError::SourceSystem(format!("client identity {}: {e}", path.display()))
+        })?;
         builder = builder.identity(identity);
     }
     let mut client = Client {
         http: builder
             .build()
-            .map_err(|e| InstanceError::Http(format!("HTTP client: {e}")))?,
+            .map_err(|e| InstanceError::SourceSystem(format!("HTTP client: {e}")))?,
         config: source,
         runtime,
         last_request: None,
@@ -327,7 +328,8 @@ pub(crate) fn poll(
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let next = next(&source.pagination, position, &page).map_err(InstanceError::Http)?;
+        let next =
+            next(&source.pagination, position, &page).map_err(InstanceError::SourceSystem)?;
         committer.read(items.len() as u64);
 
         let mut out = Vec::with_capacity(items.len());

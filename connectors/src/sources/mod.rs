@@ -3,3 +3,4 @@
 
 pub mod file_drop;
 pub mod http_poll;
+pub mod sql_poll;

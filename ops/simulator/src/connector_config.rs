@@ -75,6 +75,9 @@ pub struct Overrides {
     pub topic: Option<String>,
     /// Pagination table (default: the system's own style, 200 per page).
     pub pagination: Option<String>,
+    /// The whole `[instance.source]` body instead of reading the system over HTTP, with the
+    /// field holding the record id (e.g. a `sql_poll` of the PostgreSQL-backed system).
+    pub source: Option<(String, String)>,
 }
 
 /// The `[[instance]]` table of one system, if its domain can be mapped from flat fields.
@@ -138,10 +141,7 @@ level = "{level}"
 domain = "{domain}"
 poll_interval = "10s"
 {topic}[instance.source]
-kind = "http_poll"
-url = "{base_url}/systems/{id}/records"
-bearer_token = "{token}"
-pagination = {pagination}
+{source}
 [instance.mapping]
 record_id = [{id_field:?}]
 fields = {{ {fields} }}
@@ -152,8 +152,20 @@ constants = {{ {constants} }}
             id = profile.id,
             region = profile.region_code,
             domain = profile.domain.as_str(),
-            token = profile.token,
-            id_field = profile.id_field,
+            source = overrides.source.as_ref().map_or_else(
+                || {
+                    format!(
+                        "kind = \"http_poll\"\nurl = \"{base_url}/systems/{}/records\"\n\
+                         bearer_token = \"{}\"\npagination = {pagination}",
+                        profile.id, profile.token
+                    )
+                },
+                |(source, _)| source.clone(),
+            ),
+            id_field = overrides
+                .source
+                .as_ref()
+                .map_or(profile.id_field.as_str(), |(_, id_field)| id_field.as_str()),
             fields = fields.join(", "),
             quantities = quantities.join(", "),
         );
