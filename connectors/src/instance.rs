@@ -267,9 +267,9 @@ impl Context<'_> {
             }
         };
         let provenance = self.provenance(&mapped.record_id, Some(&mapped), batch);
-        let mut record = mapped.fields.clone();
-        record.insert("provenance".to_owned(), provenance.clone());
-        match self.raw.encode(Value::Object(record)) {
+        let mut record = Value::Object(mapped.fields);
+        record["provenance"] = provenance;
+        match self.raw.encode(&mut record) {
             Ok(payload) => Ok(Outgoing {
                 topic: self.topic.clone(),
                 key: mapped.record_id,
@@ -279,7 +279,7 @@ impl Context<'_> {
                 e.code(),
                 None,
                 e.to_string(),
-                Some(provenance),
+                Some(record["provenance"].take()),
                 location,
                 original(),
             ),

@@ -129,14 +129,13 @@ macro_rules! raw_encoder {
             }
 
             /// Encodes the JSON form of a raw record (with provenance) as a framed message.
-            pub fn encode(&self, mut record: Value) -> Result<Vec<u8>, RawError> {
+            /// Numbers sent as text are converted in place; the record is left for a
+            /// quarantine record to quote if encoding fails.
+            pub fn encode(&self, record: &mut Value) -> Result<Vec<u8>, RawError> {
                 match self {
                     $(RawEncoder::$domain(encoder) => {
-                        coerce_numbers(
-                            &mut record,
-                            contract::schema(<$record as Record>::SCHEMA),
-                        )?;
-                        let record: $record = serde_json::from_value(record)?;
+                        coerce_numbers(record, contract::schema(<$record as Record>::SCHEMA))?;
+                        let record = <$record as serde::Deserialize>::deserialize(&*record)?;
                         Ok(encoder.encode(&record)?)
                     })*
                 }
@@ -177,9 +176,9 @@ mod tests {
     #[test]
     fn text_becomes_numbers_where_the_schema_says() {
         let encoder = RawEncoder::with_schema_id(Domain::VehiclePosition, 1).expect("encoder");
-        assert!(encoder.encode(position("24.88")).is_ok());
+        assert!(encoder.encode(&mut position("24.88")).is_ok());
         for bad in ["N/A", "", "NaN"] {
-            let err = encoder.encode(position(bad)).expect_err(bad);
+            let err = encoder.encode(&mut position(bad)).expect_err(bad);
             assert_eq!(err.code(), "not_a_number", "{bad}: {err}");
         }
     }
