@@ -50,16 +50,33 @@ pub struct ConnectorConfig {
     /// Compacted topic holding every instance's progress (created if missing).
     #[serde(default = "default_progress_topic")]
     pub progress_topic: String,
+    /// Replication factor of the progress topic when the connector creates it (3 in
+    /// production; 1 on a single-node cluster).
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
     /// Topic receiving records a connector cannot map (default `hub.quarantine`).
     #[serde(default = "default_quarantine_topic")]
     pub quarantine_topic: String,
+    /// How many instances may hold a transactional producer (and poll) at the same time.
+    /// With more instances than this, an instance gives its producer up after each poll and
+    /// takes a new one (fencing nothing but itself) for the next.
+    #[serde(default = "default_max_active")]
+    pub max_active_instances: usize,
     /// The source instances to run.
     #[serde(rename = "instance", default)]
     pub instances: Vec<InstanceConfig>,
 }
 
+fn default_max_active() -> usize {
+    16
+}
+
 fn default_progress_topic() -> String {
     "connector.progress".to_owned()
+}
+
+fn default_replication_factor() -> i32 {
+    1
 }
 
 fn default_quarantine_topic() -> String {
@@ -317,6 +334,11 @@ impl ConnectorConfig {
             if instance.mapping.record_id.is_empty() {
                 return Err(invalid(
                     "mapping.record_id must name at least one source field".to_owned(),
+                ));
+            }
+            if self.max_active_instances == 0 {
+                return Err(invalid(
+                    "max_active_instances must be at least 1".to_owned(),
                 ));
             }
             if instance.batch_size == 0 {

@@ -22,6 +22,9 @@ pub enum InstanceError {
     /// Kafka refused a transaction or could not be reached.
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    /// A topic the connector needs could not be created.
+    #[error("kafka topics: {0}")]
+    Topics(#[from] schemas::KafkaError),
     /// The Schema Registry could not register a schema.
     #[error("schema registry: {0}")]
     Schema(#[from] CodecError),
@@ -44,6 +47,7 @@ impl InstanceError {
     pub fn code(&self) -> &'static str {
         match self {
             InstanceError::Kafka(_) => "kafka",
+            InstanceError::Topics(_) => "kafka_topics",
             InstanceError::Schema(_) | InstanceError::Registry(_) => "schema_registry",
             InstanceError::Source(_) => "source_io",
             InstanceError::SourceSystem(_) => "source_system",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -152,9 +152,25 @@ impl Runtime {
     /// starts one worker per instance.
     pub async fn start(config: ConnectorConfig, metrics: Metrics) -> Result<Self, InstanceError> {
         let registry = RegistryClient::new(&config.registry_url)?;
+        // Like Kafka Connect's offsets topic: created by the workers if missing.
+        schemas::kafka::ensure_topics(
+            &config.kafka,
+            &[schemas::TopicSpec {
+                name: config.progress_topic.clone(),
+                kind: schemas::TopicKind::State,
+                partitions: 1,
+            }],
+            config.replication_factor,
+        )
+        .await?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         let mut controls = BTreeMap::new();
+        let slots = Arc::new(Slots {
+            free: Mutex::new(config.max_active_instances),
+            freed: Condvar::new(),
+        });
+        let keep_producer = config.instances.len() <= config.max_active_instances;
         for instance in &config.instances {
             let ids = register_with_retry(instance, &registry).await?;
             let status = Arc::new(Mutex::new(Status {
@@ -179,6 +195,8 @@ impl Runtime {
                 status,
                 inbox,
                 runtime: tokio::runtime::Handle::current(),
+                slots: slots.clone(),
+                keep_producer,
             };
             workers.push(
                 std::thread::Builder::new()
@@ -236,6 +254,42 @@ struct Worker {
     status: Arc<Mutex<Status>>,
     inbox: mpsc::Receiver<Command>,
     runtime: tokio::runtime::Handle,
+    slots: Arc<Slots>,
+    /// Whether every instance can hold its producer between polls.
+    keep_producer: bool,
+}
+
+/// Bounds how many instances hold a producer at once: each has its own librdkafka client
+/// threads, and a process with hundreds of them would starve its cores.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    /// Takes a slot, waiting for one; false if asked to stop meanwhile.
+    fn acquire(&self, stop: &AtomicBool) -> bool {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return false;
+            }
+            if *free > 0 {
+                *free -= 1;
+                return true;
+            }
+            free = self
+                .freed
+                .wait_timeout(free, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn release(&self) {
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+    }
 }
 
 impl Worker {
@@ -305,6 +359,9 @@ impl Worker {
                 next = Duration::from_secs(3600);
                 continue;
             }
+            if !self.slots.acquire(&self.stop) {
+                break;
+            }
             let result = match running.as_mut() {
                 Some(instance) => Ok(instance),
                 None => self.start().map(|i| running.insert(i)),
@@ -314,6 +371,10 @@ impl Worker {
                 let stats = instance.poll()?;
                 Ok((stats, started.elapsed(), instance.progress()))
             });
+            if !self.keep_producer {
+                running = None;
+            }
+            self.slots.release();
             match result {
                 Ok((stats, elapsed, progress)) => {
                     backoff = Duration::from_millis(500);

@@ -23,6 +23,8 @@ pub enum TopicKind {
     Quarantine,
     /// Catalogue entries (key = resource code): compacted, kept forever.
     Catalogue,
+    /// Internal state of Huitong's processes (connector progress): compacted, kept forever.
+    State,
 }
 
 /// The name and configuration of one topic.
@@ -42,7 +44,9 @@ impl TopicSpec {
         match self.kind {
             // 7 days: time to re-process after a hub fix.
             TopicKind::Raw => vec![("cleanup.policy", "delete"), ("retention.ms", "604800000")],
-            TopicKind::National | TopicKind::Catalogue => vec![("cleanup.policy", "compact")],
+            TopicKind::National | TopicKind::Catalogue | TopicKind::State => {
+                vec![("cleanup.policy", "compact")]
+            }
             // 90 days: a quarantined record waits for its cause to be fixed, then is replayed.
             TopicKind::Quarantine => {
                 vec![("cleanup.policy", "delete"), ("retention.ms", "7776000000")]

@@ -37,7 +37,7 @@ async fn topics() -> [String; 3] {
         unique("bench-quarantine"),
         unique("bench-progress"),
     ];
-    let kinds = [TopicKind::Raw, TopicKind::Quarantine, TopicKind::Catalogue];
+    let kinds = [TopicKind::Raw, TopicKind::Quarantine, TopicKind::State];
     let specs: Vec<TopicSpec> = names
         .iter()
         .zip(kinds)

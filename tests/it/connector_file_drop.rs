@@ -50,7 +50,7 @@ async fn setup(registry_url: &str) -> Setup {
     let specs = [
         (raw_topic.clone(), TopicKind::Raw),
         (quarantine_topic.clone(), TopicKind::Quarantine),
-        (progress_topic.clone(), TopicKind::Catalogue),
+        (progress_topic.clone(), TopicKind::State),
     ]
     .map(|(name, kind)| TopicSpec {
         name,

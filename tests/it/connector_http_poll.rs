@@ -75,7 +75,7 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
         let specs = [
             (topic.clone(), TopicKind::Raw),
             (quarantine.clone(), TopicKind::Quarantine),
-            (progress.clone(), TopicKind::Catalogue),
+            (progress.clone(), TopicKind::State),
         ]
         .map(|(name, kind)| TopicSpec {
             name,

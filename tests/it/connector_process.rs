@@ -76,7 +76,7 @@ async fn test_topics() -> [(String, TopicKind); 3] {
     let specs = [
         (unique("raw-vehicle"), TopicKind::Raw),
         (unique("quarantine"), TopicKind::Quarantine),
-        (unique("progress"), TopicKind::Catalogue),
+        (unique("progress"), TopicKind::State),
     ];
     let topics: Vec<TopicSpec> = specs
         .iter()

@@ -41,7 +41,7 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     let names = [unique("raw"), unique("quarantine"), unique("progress")];
     let specs: Vec<TopicSpec> = names
         .iter()
-        .zip([TopicKind::Raw, TopicKind::Quarantine, TopicKind::Catalogue])
+        .zip([TopicKind::Raw, TopicKind::Quarantine, TopicKind::State])
         .map(|(name, kind)| TopicSpec {
             name: name.clone(),
             kind,
