@@ -62,6 +62,9 @@ pub struct ConnectorConfig {
     /// takes a new one (fencing nothing but itself) for the next.
     #[serde(default = "default_max_active")]
     pub max_active_instances: usize,
+    /// The HTTPS endpoint regional systems push to, if any.
+    #[serde(default)]
+    pub push: Option<crate::push::PushConfig>,
     /// The source instances to run.
     #[serde(rename = "instance", default)]
     pub instances: Vec<InstanceConfig>,

@@ -68,9 +68,33 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
             .with_context(|| format!("binding {http_addr}"))?;
         let instances = config.instances.len();
         let connector_id = config.connector_id.clone();
+        let push_config = config.push.clone();
+        let (registry_url, kafka, progress_topic) = (
+            config.registry_url.clone(),
+            config.kafka.clone(),
+            config.progress_topic.clone(),
+        );
         let workers = Runtime::start(config, metrics)
             .await
             .context("starting the instances")?;
+        // After the instances: their start created the progress topic the endpoint writes to.
+        let push = match &push_config {
+            Some(push) => {
+                let registry = schemas::registry::RegistryClient::new(&registry_url)?;
+                let (addr, task) = connectors::push::start(
+                    push,
+                    &connector_id,
+                    &kafka,
+                    &progress_topic,
+                    &registry,
+                )
+                .await
+                .context("starting the push endpoint")?;
+                tracing::info!(%addr, clients = push.clients.len(), "push endpoint ready");
+                Some(task)
+            }
+            None => None,
+        };
         let router = telemetry::router(ops.clone()).merge(connectors::management::router(
             &connector_id,
             workers.controls(),
@@ -87,6 +111,9 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
             .await
             .context("stopping the instances")?;
         served.context("serving HTTP")?;
+        if let Some(push) = push {
+            push.abort();
+        }
         tracing::info!("connector stopped");
         Ok(())
     })

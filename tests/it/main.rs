@@ -4,6 +4,7 @@ mod admin;
 mod connector_file_drop;
 mod connector_http_poll;
 mod connector_process;
+mod connector_push;
 mod connector_sql_poll;
 mod feed_format;
 mod hub_process;
