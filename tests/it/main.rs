@@ -2,6 +2,7 @@
 
 mod admin;
 mod connector_file_drop;
+mod connector_file_export;
 mod connector_http_poll;
 mod connector_process;
 mod connector_push;

@@ -575,7 +575,11 @@ async fn replicas_agree_under_concurrent_writes() {
     let distinct: BTreeSet<u64> = ids_by_schema.values().flatten().copied().collect();
     assert_eq!(distinct.len(), 5, "{ids_by_schema:?}");
 
-    // Every subject has exactly one version, and both replicas say so.
+    // Every subject has exactly one version, and both replicas say so. Listings are served
+    // from each replica's applied state, which may trail the other replica's last write by
+    // milliseconds: catch both up first.
+    a.registry.catch_up().await.expect("replica a catches up");
+    b.registry.catch_up().await.expect("replica b catches up");
     let from_a = a.subject_ids().await;
     assert_eq!(from_a.len(), 20, "{from_a:?}");
     assert!(

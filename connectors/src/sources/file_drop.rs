@@ -75,12 +75,17 @@ pub struct Row {
     pub fields: Result<SourceFields, String>,
 }
 
-/// The files waiting in `dir`, oldest name first: regular `.csv` files (any case).
+/// The files waiting in `dir`, oldest name first: regular `.csv` and `.xlsx` files (any case).
 pub fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xlsx")
+                })
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -180,6 +185,54 @@ pub fn rows(text: &str, delimiter: char) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The data rows of the first worksheet of an XLSX workbook, the first row being the header.
+/// Numbers are written as Excel shows them (`22`, `18.5`), dates as ISO 8601.
+pub fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
+    use calamine::{Data, DataType as _, Reader as _, Xlsx};
+
+    let unreadable =
+        |e: &dyn std::fmt::Display| format!("无法读取 XLSX 文件 (cannot read the workbook): {e}");
+    let mut workbook: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    let range = match workbook.worksheet_range_at(0) {
+        Some(Ok(range)) => range,
+        Some(Err(e)) => return Err(unreadable(&e)),
+        None => return Err("工作簿没有工作表 (the workbook has no sheet)".to_owned()),
+    };
+    let text = |cell: &Data| match cell {
+        Data::Empty => String::new(),
+        Data::DateTime(_) | Data::DateTimeIso(_) => cell
+            .as_datetime()
+            .map(|t| {
+                if t.time() == chrono::NaiveTime::MIN {
+                    t.format("%Y-%m-%d").to_string()
+                } else {
+                    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+                }
+            })
+            .unwrap_or_else(|| cell.to_string()),
+        other => other.to_string(),
+    };
+    let mut rows = range.rows();
+    let headers: Vec<String> = rows
+        .next()
+        .map(|r| r.iter().map(|c| text(c).trim().to_owned()).collect())
+        .unwrap_or_default();
+    Ok(rows
+        .enumerate()
+        .filter(|(_, cells)| cells.iter().any(|c| !matches!(c, Data::Empty)))
+        .map(|(i, cells)| Row {
+            line: i as u64 + 2,
+            fields: Ok(headers
+                .iter()
+                .cloned()
+                .zip(cells.iter().map(text))
+                .filter(|(h, _)| !h.is_empty())
+                .collect()),
+        })
+        .collect())
+}
+
 /// Moves `file` into `dir/<sub>/`, keeping its name unless a file of that name is there already.
 pub fn move_to(file: &Path, sub: &str, checksum: &str) -> std::io::Result<PathBuf> {
     let dir = file.parent().unwrap_or(Path::new(".")).join(sub);
@@ -215,7 +268,15 @@ pub(crate) fn poll(
             move_to(&path, "done", &checksum)?;
             continue;
         }
-        let rows = match decode(&bytes, source.encoding).and_then(|t| rows(&t, source.delimiter)) {
+        let is_xlsx = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+        let parsed = if is_xlsx {
+            xlsx_rows(&bytes)
+        } else {
+            decode(&bytes, source.encoding).and_then(|t| rows(&t, source.delimiter))
+        };
+        let rows = match parsed {
             Ok(rows) => rows,
             Err(reason) => {
                 let mut progress = committed;
@@ -309,6 +370,46 @@ mod tests {
         assert_eq!(rows[0].fields.as_ref().unwrap()["号牌号码"], "云A1");
         assert!(rows[1].fields.as_ref().unwrap_err().contains("第 3 行"));
         assert_eq!(rows[2].fields.as_ref().unwrap()["车架号"], "A3");
+    }
+
+    #[test]
+    fn xlsx_rows_read_text_numbers_and_dates() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2021, 3, 5).expect("date");
+        let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        for (col, header) in ["车架号", "使用单位", "购置价格", "购置日期"]
+            .iter()
+            .enumerate()
+        {
+            sheet.write_string(0, col as u16, *header).expect("header");
+        }
+        sheet.write_string(1, 0, "LSVAU2180N2183294").expect("cell");
+        sheet
+            .write_string(1, 1, "呈贡区机关事务管理局")
+            .expect("cell");
+        sheet.write_number(1, 2, 18.5).expect("cell");
+        sheet
+            .write_datetime_with_format(1, 3, &date, &format)
+            .expect("cell");
+        sheet.write_number(3, 2, 22.0).expect("cell");
+        let bytes = workbook.save_to_buffer().expect("xlsx");
+
+        let rows = xlsx_rows(&bytes).expect("reads");
+        assert_eq!(rows.len(), 2, "the empty row 3 is skipped");
+        let first = rows[0].fields.as_ref().expect("fields");
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(first["使用单位"], "呈贡区机关事务管理局");
+        assert_eq!(first["购置价格"], "18.5");
+        assert_eq!(first["购置日期"], "2021-03-05");
+        assert_eq!(
+            (
+                rows[1].line,
+                rows[1].fields.as_ref().expect("fields")["购置价格"].as_str()
+            ),
+            (4, "22")
+        );
+        assert!(xlsx_rows(b"not a workbook").is_err());
     }
 
     #[test]
