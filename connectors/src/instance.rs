@@ -2,6 +2,9 @@
 //! quarantined records and progress together. Every source record ends in exactly one of
 //! two places: its raw topic or the quarantine topic.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use chrono::Utc;
 use rdkafka::error::KafkaError;
 use schemas::ClientSettings;
@@ -84,6 +87,8 @@ pub(crate) struct Context<'a> {
     quarantine_topic: &'a str,
     raw: &'a RawEncoder,
     quarantine: &'a Encoder<Quarantine>,
+    /// Set when the process stops: long waits end early.
+    pub(crate) stop: &'a AtomicBool,
 }
 
 /// A source instance with its encoders, transactional producer and progress.
@@ -96,6 +101,7 @@ pub struct Instance {
     transactor: Transactor,
     progress: Value,
     runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
 }
 
 impl Instance {
@@ -144,7 +150,14 @@ impl Instance {
             transactor,
             progress,
             runtime,
+            stop: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Makes waits inside a poll (retry backoff) end early once `stop` is set; the poll then
+    /// fails without committing, and nothing is lost.
+    pub fn stop_when(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
     }
 
     /// The progress committed last, in its stored JSON form.
@@ -169,6 +182,7 @@ impl Instance {
             quarantine_topic: &self.quarantine_topic,
             raw: &self.raw,
             quarantine: &self.quarantine,
+            stop: &self.stop,
         };
         let mut committer = Committer {
             transactor: &self.transactor,

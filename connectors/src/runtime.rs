@@ -319,7 +319,7 @@ impl Worker {
     }
 
     fn start(&self) -> Result<Instance, InstanceError> {
-        let instance = Instance::start(
+        let mut instance = Instance::start(
             self.config.clone(),
             &self.connector.connector_id,
             &self.connector.kafka,
@@ -328,6 +328,7 @@ impl Worker {
             self.ids,
             self.runtime.clone(),
         )?;
+        instance.stop_when(self.stop.clone());
         let progress = instance.progress();
         self.set(|s| s.progress = Some(progress));
         Ok(instance)

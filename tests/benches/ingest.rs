@@ -144,12 +144,13 @@ async fn http_poll(registry: &str) {
         simulator::server::spawn(sim.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("simulator");
+    let truth = sim.ground_truth();
     let profile = sim
         .systems()
         .iter()
         .filter(|p| p.domain == schemas::Domain::Vehicle)
         .max_by_key(|p| {
-            sim.ground_truth()
+            truth
                 .systems
                 .iter()
                 .find(|s| s.id == p.id)

@@ -4,6 +4,7 @@
 //! 5xx answers, timeouts and unreadable bodies are retried with exponential backoff and
 //! jitter; `429` waits as `Retry-After` says; requests are spaced to a per-instance rate.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng as _;
@@ -226,6 +227,22 @@ struct Client<'a> {
     config: &'a HttpPollConfig,
     runtime: &'a tokio::runtime::Handle,
     last_request: Option<Instant>,
+    stop: &'a AtomicBool,
+}
+
+/// Sleeps `duration` in short steps; false if `stop` was set meanwhile.
+fn pause(stop: &AtomicBool, duration: Duration) -> bool {
+    let until = Instant::now() + duration;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 impl Client<'_> {
@@ -286,7 +303,11 @@ impl Client<'_> {
             };
             tracing::warn!(url = %self.config.url, attempt, error = %last_error, "page failed; retrying");
             let jitter = rand::rng().random_range(0..=wait.as_millis() as u64 / 2);
-            std::thread::sleep(wait + Duration::from_millis(jitter));
+            if !pause(self.stop, wait + Duration::from_millis(jitter)) {
+                return Err(InstanceError::SourceSystem(
+                    "stopping: the page was not fetched".to_owned(),
+                ));
+            }
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
         Err(InstanceError::SourceSystem(format!(
@@ -319,6 +340,7 @@ pub(crate) fn poll(
         config: source,
         runtime,
         last_request: None,
+        stop: context.stop,
     };
     loop {
         let committed: HttpPollProgress = committer.progress()?;
