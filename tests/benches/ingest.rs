@@ -12,8 +12,7 @@ use std::time::Instant;
 use connectors::config::ConnectorConfig;
 use connectors::instance::{Instance, PollStats};
 use schemas::registry::RegistryClient;
-use schemas::{TopicKind, TopicSpec};
-use tests::{settings, start_registry, unique};
+use tests::{ConnectorTopics, connector_topics, start_registry, unique};
 
 const ROWS: usize = 200_000;
 
@@ -29,28 +28,6 @@ fn gbk_export(rows: usize) -> Vec<u8> {
         ));
     }
     encoding_rs::GBK.encode(&text).0.into_owned()
-}
-
-async fn topics() -> [String; 3] {
-    let names = [
-        unique("bench-raw"),
-        unique("bench-quarantine"),
-        unique("bench-progress"),
-    ];
-    let kinds = [TopicKind::Raw, TopicKind::Quarantine, TopicKind::State];
-    let specs: Vec<TopicSpec> = names
-        .iter()
-        .zip(kinds)
-        .map(|(name, kind)| TopicSpec {
-            name: name.clone(),
-            kind,
-            partitions: 1,
-        })
-        .collect();
-    schemas::kafka::ensure_topics(&settings(), &specs, 1)
-        .await
-        .expect("topics");
-    names
 }
 
 /// Runs one poll of the configuration's only instance; returns its stats and seconds taken.
@@ -81,11 +58,11 @@ async fn run(text: String) -> (PollStats, f64) {
     .expect("instance thread")
 }
 
-fn header(registry: &str, names: &[String; 3]) -> String {
+fn header(registry: &str, topics: &ConnectorTopics) -> String {
     format!(
         "connector_id = \"bench\"\nregistry_url = \"{registry}\"\nquarantine_topic = \"{}\"\nprogress_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\nlibrdkafka_options = {{ \"linger.ms\" = \"20\", \"batch.size\" = \"1000000\", \"compression.type\" = \"lz4\" }}\n",
-        names[1],
-        names[2],
+        topics.quarantine,
+        topics.progress,
         tests::bootstrap()
     )
 }
@@ -104,7 +81,7 @@ fn report(label: &str, stats: PollStats, seconds: f64) {
 }
 
 async fn file_drop(registry: &str) {
-    let names = topics().await;
+    let topics = connector_topics().await;
     let dir = std::env::temp_dir().join(unique("bench-drop"));
     std::fs::create_dir_all(&dir).expect("folder");
     std::fs::write(dir.join("vehicles.csv"), gbk_export(ROWS)).expect("export");
@@ -127,9 +104,9 @@ record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称", energy_type = "能源类型" }}
 quantities = {{ purchase_price = {{ field = "购置价格", unit = "万元" }} }}
 "#,
-        header(registry, &names),
+        header(registry, &topics),
         unique("bench"),
-        names[0],
+        topics.raw,
         dir.display()
     );
     let (stats, seconds) = run(text).await;
@@ -157,7 +134,7 @@ async fn http_poll(registry: &str) {
                 .map_or(0, |s| s.record_count)
         })
         .expect("a vehicle system");
-    let names = topics().await;
+    let topics = connector_topics().await;
     let fields: Vec<String> = profile
         .fields
         .iter()
@@ -183,11 +160,11 @@ pagination = {{ style = "cursor", limit = 1000 }}
 record_id = [{:?}]
 fields = {{ {} }}
 "#,
-        header(registry, &names),
+        header(registry, &topics),
         unique("bench"),
         profile.id,
         profile.region_code,
-        names[0],
+        topics.raw,
         profile.id,
         profile.token,
         profile.id_field,

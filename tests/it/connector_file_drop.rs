@@ -10,8 +10,7 @@ use connectors::instance::{Instance, PollStats};
 use schemas::codec::Decoder;
 use schemas::records::{Quarantine, QuarantineStage, RawVehicle, ReportingLevel};
 use schemas::registry::RegistryClient;
-use schemas::{TopicKind, TopicSpec};
-use tests::{read_partition, settings, start_registry, unique};
+use tests::{ConnectorTopics, connector_topics, read_partition, start_registry, unique};
 
 const HEADER: &str =
     "车架号,号牌号码,使用单位统一社会信用代码,使用单位名称,能源类型,购置日期,购置价格";
@@ -44,22 +43,11 @@ struct Setup {
 }
 
 async fn setup(registry_url: &str) -> Setup {
-    let raw_topic = unique("raw-vehicle");
-    let quarantine_topic = unique("quarantine");
-    let progress_topic = unique("progress");
-    let specs = [
-        (raw_topic.clone(), TopicKind::Raw),
-        (quarantine_topic.clone(), TopicKind::Quarantine),
-        (progress_topic.clone(), TopicKind::State),
-    ]
-    .map(|(name, kind)| TopicSpec {
-        name,
-        kind,
-        partitions: 1,
-    });
-    schemas::kafka::ensure_topics(&settings(), &specs, 1)
-        .await
-        .expect("topics");
+    let ConnectorTopics {
+        raw: raw_topic,
+        quarantine: quarantine_topic,
+        progress: progress_topic,
+    } = connector_topics().await;
     let dir = std::env::temp_dir().join(unique("drop"));
     std::fs::create_dir_all(&dir).expect("drop folder");
     let text = format!(

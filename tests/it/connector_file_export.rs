@@ -9,12 +9,11 @@ use std::path::Path;
 use connectors::config::ConnectorConfig;
 use connectors::instance::Instance;
 use schemas::registry::RegistryClient;
-use schemas::{TopicKind, TopicSpec};
 use simulator::connector_config::{Overrides, instance_toml};
 use simulator::export::ExportOptions;
 use simulator::systems::{Encoding, Protocol};
 use simulator::{Simulator, Size, World};
-use tests::{read_partition, settings, start_registry, unique};
+use tests::{connector_topics, read_partition, start_registry, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulator_exports_are_ingested_exactly() {
@@ -38,26 +37,14 @@ async fn simulator_exports_are_ingested_exactly() {
         if !checked.insert(encoding) {
             continue;
         }
-        let names = [unique("raw"), unique("quarantine"), unique("progress")];
-        let specs: Vec<TopicSpec> = names
-            .iter()
-            .zip([TopicKind::Raw, TopicKind::Quarantine, TopicKind::State])
-            .map(|(name, kind)| TopicSpec {
-                name: name.clone(),
-                kind,
-                partitions: 1,
-            })
-            .collect();
-        schemas::kafka::ensure_topics(&settings(), &specs, 1)
-            .await
-            .expect("topics");
+        let topics = connector_topics().await;
         let dir = out.join(&profile.id);
         let instance = instance_toml(
             profile,
             "",
             &Overrides {
                 instance_id: Some(unique("file")),
-                topic: Some(names[0].clone()),
+                topic: Some(topics.raw.clone()),
                 pagination: None,
                 source: Some((
                     format!(
@@ -71,8 +58,8 @@ async fn simulator_exports_are_ingested_exactly() {
         .expect("mappable");
         let text = format!(
             "connector_id = \"file-test\"\nregistry_url = \"{registry_url}\"\nquarantine_topic = \"{}\"\nprogress_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n{instance}",
-            names[1],
-            names[2],
+            topics.quarantine,
+            topics.progress,
             tests::bootstrap(),
         );
         let config = ConnectorConfig::parse(Path::new("file.toml"), &text).expect("config");
@@ -103,7 +90,7 @@ async fn simulator_exports_are_ingested_exactly() {
             .iter()
             .find(|s| s.id == profile.id)
             .expect("system in the ground truth");
-        let keys: Vec<String> = read_partition(&names[0], "read_committed")
+        let keys: Vec<String> = read_partition(&topics.raw, "read_committed")
             .into_iter()
             .map(|(k, _)| String::from_utf8(k.expect("key")).expect("UTF-8"))
             .collect();

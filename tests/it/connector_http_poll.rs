@@ -9,10 +9,9 @@ use std::sync::Arc;
 use connectors::config::ConnectorConfig;
 use connectors::instance::Instance;
 use schemas::registry::RegistryClient;
-use schemas::{TopicKind, TopicSpec};
 use simulator::systems::Protocol;
 use simulator::{Simulator, Size, World};
-use tests::{read_partition, settings, start_registry, unique};
+use tests::{ConnectorTopics, connector_topics, read_partition, start_registry, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_systems_are_ingested_exactly_despite_faults() {
@@ -69,22 +68,11 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
                 .expect("setting faults");
             assert!(response.status().is_success(), "{}", response.status());
         }
-        let topic = unique("raw-vehicle");
-        let progress = unique("progress");
-        let quarantine = unique("quarantine");
-        let specs = [
-            (topic.clone(), TopicKind::Raw),
-            (quarantine.clone(), TopicKind::Quarantine),
-            (progress.clone(), TopicKind::State),
-        ]
-        .map(|(name, kind)| TopicSpec {
-            name,
-            kind,
-            partitions: 1,
-        });
-        schemas::kafka::ensure_topics(&settings(), &specs, 1)
-            .await
-            .expect("topics");
+        let ConnectorTopics {
+            raw: topic,
+            quarantine,
+            progress,
+        } = connector_topics().await;
         let text = format!(
             "connector_id = \"http-test\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
             tests::bootstrap(),

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use schemas::{TopicKind, TopicSpec};
-use tests::{binary, free_port, read_partition, settings, start_registry, unique};
+use tests::{
+    ConnectorTopics, binary, connector_topics, free_port, read_partition, start_registry, unique,
+};
 
 const FILES: usize = 5;
 const ROWS_PER_FILE: usize = 600;
@@ -22,12 +23,12 @@ fn export(file: usize) -> Vec<u8> {
     encoding_rs::GBK.encode(&text).0.into_owned()
 }
 
-/// Writes a configuration with one `file_drop` instance over `drop`; `specs` are the raw,
+/// Writes a configuration with one `file_drop` instance over `drop`, writing to `topics`
 /// quarantine and progress topics.
 fn write_config(
     dir: &Path,
     url: &str,
-    specs: &[(String, TopicKind); 3],
+    topics: &ConnectorTopics,
     drop: &Path,
     batch_size: usize,
 ) -> PathBuf {
@@ -59,9 +60,9 @@ encoding = "gbk"
 record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称" }}
 "#,
-            raw_topic = specs[0].0,
-            quarantine = specs[1].0,
-            progress = specs[2].0,
+            raw_topic = topics.raw,
+            quarantine = topics.quarantine,
+            progress = topics.progress,
             bootstrap = tests::bootstrap(),
             id = unique("instance"),
             drop = drop.display(),
@@ -69,27 +70,6 @@ fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单�
     )
     .expect("config");
     config
-}
-
-/// Creates the raw, quarantine and progress topics of a test.
-async fn test_topics() -> [(String, TopicKind); 3] {
-    let specs = [
-        (unique("raw-vehicle"), TopicKind::Raw),
-        (unique("quarantine"), TopicKind::Quarantine),
-        (unique("progress"), TopicKind::State),
-    ];
-    let topics: Vec<TopicSpec> = specs
-        .iter()
-        .map(|(name, kind)| TopicSpec {
-            name: name.clone(),
-            kind: *kind,
-            partitions: 1,
-        })
-        .collect();
-    schemas::kafka::ensure_topics(&settings(), &topics, 1)
-        .await
-        .expect("topics");
-    specs
 }
 
 fn spawn(config: &Path) -> Child {
@@ -118,15 +98,15 @@ fn delays() -> impl Iterator<Item = u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_connector_neither_loses_nor_repeats_records() {
     let (_registry, url) = start_registry().await;
-    let specs = test_topics().await;
-    let raw_topic = specs[0].0.clone();
+    let topics = connector_topics().await;
+    let raw_topic = topics.raw.clone();
     let dir = std::env::temp_dir().join(unique("kill"));
     let drop = dir.join("drop");
     std::fs::create_dir_all(&drop).expect("folders");
     for file in 0..FILES {
         std::fs::write(drop.join(format!("vehicles-{file}.csv")), export(file)).expect("export");
     }
-    let config = write_config(&dir, &url, &specs, &drop, 25);
+    let config = write_config(&dir, &url, &topics, &drop, 25);
 
     let mut kills = 0;
     for delay in delays() {
@@ -215,11 +195,11 @@ async fn management_api_pauses_resumes_and_resets_progress() {
     use reqwest::Method;
 
     let (_registry, url) = start_registry().await;
-    let specs = test_topics().await;
+    let topics = connector_topics().await;
     let dir = std::env::temp_dir().join(unique("manage"));
     let drop = dir.join("drop");
     std::fs::create_dir_all(&drop).expect("folders");
-    let config = write_config(&dir, &url, &specs, &drop, 100);
+    let config = write_config(&dir, &url, &topics, &drop, 100);
     let port = free_port();
     let mut child = spawn_on(&config, port);
     let base = format!("http://127.0.0.1:{port}");
@@ -307,7 +287,7 @@ async fn management_api_pauses_resumes_and_resets_progress() {
     )
     .await;
     assert_eq!(code, 404);
-    let written = read_partition(&specs[0].0, "read_committed").len();
+    let written = read_partition(&topics.raw, "read_committed").len();
     assert_eq!(
         written,
         3 * ROWS_PER_FILE,

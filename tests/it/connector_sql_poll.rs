@@ -8,11 +8,10 @@ use std::path::Path;
 use connectors::config::ConnectorConfig;
 use connectors::instance::Instance;
 use schemas::registry::RegistryClient;
-use schemas::{TopicKind, TopicSpec};
 use simulator::connector_config::{Overrides, instance_toml};
 use simulator::systems::Protocol;
 use simulator::{Simulator, Size, World};
-use tests::{read_partition, settings, start_registry, unique};
+use tests::{connector_topics, read_partition, start_registry, unique};
 
 fn pg_url() -> String {
     std::env::var("HUITONG_PG_URL").unwrap_or_else(|_| {
@@ -38,25 +37,13 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     assert!(loaded > 0);
 
     let (_registry, registry_url) = start_registry().await;
-    let names = [unique("raw"), unique("quarantine"), unique("progress")];
-    let specs: Vec<TopicSpec> = names
-        .iter()
-        .zip([TopicKind::Raw, TopicKind::Quarantine, TopicKind::State])
-        .map(|(name, kind)| TopicSpec {
-            name: name.clone(),
-            kind,
-            partitions: 1,
-        })
-        .collect();
-    schemas::kafka::ensure_topics(&settings(), &specs, 1)
-        .await
-        .expect("topics");
+    let topics = connector_topics().await;
     let instance = instance_toml(
         profile,
         "",
         &Overrides {
             instance_id: Some(unique("sql")),
-            topic: Some(names[0].clone()),
+            topic: Some(topics.raw.clone()),
             pagination: None,
             source: Some((
                 format!("kind = \"sql_poll\"\nconnection = \"{url}\"\ntable = \"{table}\""),
@@ -67,8 +54,8 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     .expect("the system maps from flat fields");
     let text = format!(
         "connector_id = \"sql-test\"\nregistry_url = \"{registry_url}\"\nquarantine_topic = \"{}\"\nprogress_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
-        names[1],
-        names[2],
+        topics.quarantine,
+        topics.progress,
         tests::bootstrap(),
         instance.replace(
             "poll_interval = \"10s\"",
@@ -129,7 +116,7 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
         .find(|s| s.id == profile.id)
         .expect("system in the ground truth");
     let mut keys: BTreeMap<String, usize> = BTreeMap::new();
-    for (key, _) in read_partition(&names[0], "read_committed") {
+    for (key, _) in read_partition(&topics.raw, "read_committed") {
         *keys
             .entry(String::from_utf8(key.expect("key")).expect("UTF-8"))
             .or_default() += 1;

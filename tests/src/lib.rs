@@ -134,3 +134,38 @@ pub async fn start_registry() -> (hub::registry::SchemaRegistry, String) {
     tokio::spawn(registry.clone().serve(listener, std::future::pending()));
     (registry, url)
 }
+
+/// The three topics a connector test writes to, with unique names.
+pub struct ConnectorTopics {
+    /// Raw records.
+    pub raw: String,
+    /// Quarantined records.
+    pub quarantine: String,
+    /// Instance progress (compacted).
+    pub progress: String,
+}
+
+/// Creates a raw, a quarantine and a progress topic (one partition each) on the shared broker.
+pub async fn connector_topics() -> ConnectorTopics {
+    use schemas::{TopicKind, TopicSpec};
+
+    let topics = ConnectorTopics {
+        raw: unique("raw"),
+        quarantine: unique("quarantine"),
+        progress: unique("progress"),
+    };
+    let specs = [
+        (&topics.raw, TopicKind::Raw),
+        (&topics.quarantine, TopicKind::Quarantine),
+        (&topics.progress, TopicKind::State),
+    ]
+    .map(|(name, kind)| TopicSpec {
+        name: name.clone(),
+        kind,
+        partitions: 1,
+    });
+    schemas::kafka::ensure_topics(&settings(), &specs, 1)
+        .await
+        .expect("creating the connector's topics");
+    topics
+}
