@@ -7,13 +7,12 @@ use std::sync::atomic::AtomicBool;
 
 use chrono::Utc;
 use rdkafka::error::KafkaError;
-use schemas::ClientSettings;
 use schemas::codec::{CodecError, Encoder};
 use schemas::records::{DataDomain, Quarantine, QuarantineStage, ReportingLevel};
 use schemas::registry::RegistryClient;
 use serde_json::{Value, json};
 
-use crate::config::{InstanceConfig, SourceConfig};
+use crate::config::{ConnectorConfig, InstanceConfig, SourceConfig};
 use crate::mapping::{self, SourceFields};
 use crate::raw::RawEncoder;
 use crate::transactor::{Outgoing, Transactor};
@@ -122,14 +121,14 @@ impl Instance {
     /// Starts the instance: fences any earlier process of it, then loads its committed progress.
     /// Blocks.
     pub fn start(
+        connector: &ConnectorConfig,
         config: InstanceConfig,
-        connector_id: &str,
-        settings: &ClientSettings,
-        progress_topic: &str,
-        quarantine_topic: &str,
         ids: SchemaIds,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, InstanceError> {
+        let (connector_id, settings) = (&connector.connector_id, &connector.kafka);
+        let (progress_topic, quarantine_topic) =
+            (&connector.progress_topic, &connector.quarantine_topic);
         let raw = RawEncoder::with_schema_id(config.domain, ids.raw)?;
         let quarantine = Encoder::with_schema_id(ids.quarantine)?;
         let transactor = Transactor::start(settings, &config.id, progress_topic)?;

@@ -101,7 +101,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
         ));
         let server = tokio::spawn(
             axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(telemetry::shutdown_signal())
                 .into_future(),
         );
         ops.set_ready(true);
@@ -135,15 +135,4 @@ fn check(settings: &ClientSettings) -> anyhow::Result<()> {
     }
     anyhow::ensure!(missing == 0, "{missing} raw topic(s) missing");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
 }

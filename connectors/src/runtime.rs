@@ -320,11 +320,8 @@ impl Worker {
 
     fn start(&self) -> Result<Instance, InstanceError> {
         let mut instance = Instance::start(
+            &self.connector,
             self.config.clone(),
-            &self.connector.connector_id,
-            &self.connector.kafka,
-            &self.connector.progress_topic,
-            &self.connector.quarantine_topic,
             self.ids,
             self.runtime.clone(),
         )?;

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let server = tokio::spawn(
         axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(telemetry::shutdown_signal())
             .into_future(),
     );
 
@@ -166,16 +166,5 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
     } else {
         addr
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM, so that Kubernetes and Ctrl-C both stop the hub cleanly.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
     }
 }

@@ -40,16 +40,7 @@ async fn run(text: String) -> (PollStats, f64) {
         .expect("schemas");
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut running = Instance::start(
-            instance,
-            &config.connector_id,
-            &config.kafka,
-            &config.progress_topic,
-            &config.quarantine_topic,
-            ids,
-            handle,
-        )
-        .expect("instance starts");
+        let mut running = Instance::start(&config, instance, ids, handle).expect("instance starts");
         let started = Instant::now();
         let stats = running.poll().expect("poll");
         (stats, started.elapsed().as_secs_f64())

@@ -99,16 +99,9 @@ async fn run_instance(setup: &Setup) -> PollStats {
         .expect("schemas");
     let config = setup.config.clone();
     tokio::task::spawn_blocking(move || {
-        let mut running = Instance::start(
-            instance,
-            &config.connector_id,
-            &config.kafka,
-            &config.progress_topic,
-            &config.quarantine_topic,
-            ids,
-            tokio::runtime::Handle::current(),
-        )
-        .expect("instance starts");
+        let mut running =
+            Instance::start(&config, instance, ids, tokio::runtime::Handle::current())
+                .expect("instance starts");
         running.poll().expect("poll")
     })
     .await

@@ -69,18 +69,10 @@ async fn simulator_exports_are_ingested_exactly() {
             .expect("schemas");
         let handle = tokio::runtime::Handle::current();
         let stats = tokio::task::spawn_blocking(move || {
-            Instance::start(
-                instance,
-                &config.connector_id,
-                &config.kafka,
-                &config.progress_topic,
-                &config.quarantine_topic,
-                ids,
-                handle,
-            )
-            .expect("instance starts")
-            .poll()
-            .expect("poll")
+            Instance::start(&config, instance, ids, handle)
+                .expect("instance starts")
+                .poll()
+                .expect("poll")
         })
         .await
         .expect("instance thread");

@@ -96,16 +96,8 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
             .expect("schemas");
         let handle = tokio::runtime::Handle::current();
         let stats = tokio::task::spawn_blocking(move || {
-            let mut running = Instance::start(
-                instance,
-                &config.connector_id,
-                &config.kafka,
-                &config.progress_topic,
-                &config.quarantine_topic,
-                ids,
-                handle,
-            )
-            .expect("instance starts");
+            let mut running =
+                Instance::start(&config, instance, ids, handle).expect("instance starts");
             let first = running.poll().expect("poll");
             // Nothing new: a second poll writes nothing.
             let second = running.poll().expect("second poll");

@@ -71,16 +71,8 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     let handle = tokio::runtime::Handle::current();
     let (changed_table, changed_url) = (table.clone(), url.clone());
     let (first, second, third) = tokio::task::spawn_blocking(move || {
-        let mut running = Instance::start(
-            instance,
-            &config.connector_id,
-            &config.kafka,
-            &config.progress_topic,
-            &config.quarantine_topic,
-            ids,
-            handle.clone(),
-        )
-        .expect("instance starts");
+        let mut running =
+            Instance::start(&config, instance, ids, handle.clone()).expect("instance starts");
         let first = running.poll().expect("first poll");
         let second = running.poll().expect("second poll");
         // The source system changes one row: the next poll reads exactly that row.

@@ -7,3 +7,14 @@ pub mod logging;
 
 pub use http::{OpsState, router};
 pub use logging::{init_logging, registry};
+
+/// Resolves on SIGINT or SIGTERM, so that Kubernetes and Ctrl-C both stop a process cleanly.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
