@@ -6,8 +6,10 @@
 
 pub mod codec;
 pub mod contract;
+pub mod divisions;
 pub mod domain;
 pub mod evolution;
+pub mod ids;
 pub mod kafka;
 pub mod logical;
 pub mod records;
