@@ -225,6 +225,63 @@ pub struct MappingConfig {
     /// The source field holding when the source last changed the record, and its format.
     #[serde(default)]
     pub source_timestamp: Option<TimestampMapping>,
+    /// Raw array field ← one element per source column, for systems that report one column
+    /// per energy carrier (能源品种), cost item (成本项目) or use of space where the raw schema
+    /// has a list (`lines`, `items`, `areas`), e.g.
+    /// `lines = { label_field = "carrier", quantity_field = "amount", columns = [...] }`.
+    #[serde(default)]
+    pub arrays: BTreeMap<String, ArrayMapping>,
+}
+
+/// A raw array built from several source columns: each column with a value becomes one
+/// element holding the column's label and its value with the unit. A blank or missing cell
+/// means the system reported nothing for that column, and the array has no element for it
+/// (a zero is written only when the source wrote one).
+///
+/// ```toml
+/// [instance.mapping.arrays.lines]   # huitong.raw.EnergyReport's `lines`
+/// label_field = "carrier"
+/// quantity_field = "amount"
+/// columns = [
+///   { label = "电力", field = "电力(万千瓦时)", unit = "万千瓦时" },
+///   { label = "天然气", field = "天然气", unit = "立方米" },
+///   # a second quantity of the same element, e.g. what the carrier cost:
+///   { label = "汽油", field = "汽油", unit = "升", quantities = { cost = { field = "油费", unit = "元" } } },
+/// ]
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrayMapping {
+    /// The element's field receiving each column's `label` (e.g. `carrier`, `item`, `use`).
+    pub label_field: String,
+    /// The element's quantity field receiving each column's value and unit (e.g. `amount`).
+    pub quantity_field: String,
+    /// The columns, in the order their elements are written.
+    pub columns: Vec<ColumnMapping>,
+}
+
+/// One source column of an [`ArrayMapping`] and the element it becomes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    /// Text written into the element's label field, in the wording the system's form uses
+    /// (e.g. `电力`, `公务用车运行维护费`); the hub maps it to the national code.
+    pub label: String,
+    /// The source field with the number.
+    pub field: String,
+    /// The unit, when the system states it once for the whole column (e.g. `万千瓦时`); kept as
+    /// stated, the hub converts to canonical units.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The source field holding each record's unit, when the system sends it per record.
+    #[serde(default)]
+    pub unit_field: Option<String>,
+    /// Further quantities of the same element: element field ← a source field and its unit
+    /// (e.g. `cost = { field = "电费", unit = "元" }`). Left out when blank; a record with one
+    /// of these but no value in `field` is quarantined (the element's main quantity is
+    /// required).
+    #[serde(default)]
+    pub quantities: BTreeMap<String, QuantityMapping>,
 }
 
 /// A raw quantity's source field and unit.
@@ -285,6 +342,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The `[push]` table parses but is inconsistent.
+    #[error("{path}: [push]: {message}")]
+    Push {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConnectorConfig {
@@ -316,6 +381,12 @@ impl ConnectorConfig {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        if let Some(push) = &self.push {
+            push.check().map_err(|message| ConfigError::Push {
+                path: path.to_owned(),
+                message,
+            })?;
+        }
         let mut ids = BTreeSet::new();
         for instance in &self.instances {
             let invalid = |message: String| ConfigError::Invalid {
@@ -352,6 +423,56 @@ impl ConnectorConfig {
                     return Err(invalid(format!(
                         "mapping.quantities.{target}: give exactly one of `unit` and `unit_field`"
                     )));
+                }
+            }
+            instance.mapping.check_arrays().map_err(invalid)?;
+        }
+        Ok(())
+    }
+}
+
+impl MappingConfig {
+    /// Checks the array mappings: every array has columns, each column one way to its unit,
+    /// element field names do not collide, and no array field is also mapped another way.
+    fn check_arrays(&self) -> Result<(), String> {
+        for (target, array) in &self.arrays {
+            let at = format!("mapping.arrays.{target}");
+            if self.fields.contains_key(target)
+                || self.quantities.contains_key(target)
+                || self.constants.contains_key(target)
+            {
+                return Err(format!(
+                    "{at}: `{target}` is also mapped in `fields`, `quantities` or `constants`"
+                ));
+            }
+            if array.columns.is_empty() {
+                return Err(format!("{at}: `columns` must list at least one column"));
+            }
+            if array.label_field == array.quantity_field {
+                return Err(format!(
+                    "{at}: `label_field` and `quantity_field` must differ"
+                ));
+            }
+            for (i, column) in array.columns.iter().enumerate() {
+                if column.unit.is_some() == column.unit_field.is_some() {
+                    return Err(format!(
+                        "{at}.columns[{i}] (`{}`): give exactly one of `unit` and `unit_field`",
+                        column.field
+                    ));
+                }
+                for (name, q) in &column.quantities {
+                    if *name == array.label_field || *name == array.quantity_field {
+                        return Err(format!(
+                            "{at}.columns[{i}].quantities.{name}: the element field is \
+                             `label_field` or `quantity_field` already"
+                        ));
+                    }
+                    if q.unit.is_some() == q.unit_field.is_some() {
+                        return Err(format!(
+                            "{at}.columns[{i}].quantities.{name}: give exactly one of `unit` \
+                             and `unit_field`"
+                        ));
+                    }
                 }
             }
         }
@@ -412,6 +533,82 @@ quantities = { purchase_price = { field = "购置价格", unit = "万元" } }
         assert_eq!(source.encoding, TextEncoding::Gbk);
     }
 
+    const ARRAYS: &str = r#"
+[instance.mapping.arrays.lines]
+label_field = "carrier"
+quantity_field = "amount"
+columns = [
+  { label = "电力", field = "电力(万千瓦时)", unit = "万千瓦时" },
+  { label = "天然气", field = "天然气", unit_field = "天然气单位", quantities = { cost = { field = "燃气费", unit = "元" } } },
+]
+"#;
+
+    #[test]
+    fn array_mappings_parse_and_are_checked() {
+        let good = format!("{GOOD}{ARRAYS}");
+        let config = parse(&good).expect("parses");
+        let lines = &config.instances[0].mapping.arrays["lines"];
+        assert_eq!(
+            (lines.label_field.as_str(), lines.quantity_field.as_str()),
+            ("carrier", "amount")
+        );
+        let labels: Vec<&str> = lines.columns.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, ["电力", "天然气"]);
+        assert_eq!(
+            lines.columns[1].quantities["cost"].unit.as_deref(),
+            Some("元")
+        );
+
+        let cases = [
+            (
+                good.replace("columns = [", "colums = ["),
+                "c.toml:25:1: unknown field `colums`, expected one of `label_field`",
+            ),
+            (
+                good.replace("unit = \"万千瓦时\" }", "unit = \"万千瓦时\", scale = 1 }"),
+                "c.toml:26:54: unknown field `scale`",
+            ),
+            (
+                good.replace(", unit = \"万千瓦时\"", ""),
+                "c.toml: instance `i1`: mapping.arrays.lines.columns[0] (`电力(万千瓦时)`): give \
+                 exactly one of `unit` and `unit_field`",
+            ),
+            (
+                good.replace("unit = \"元\"", "unit = \"元\", unit_field = \"u\""),
+                "c.toml: instance `i1`: mapping.arrays.lines.columns[1].quantities.cost: give",
+            ),
+            (
+                good.replace("quantities = { cost", "quantities = { carrier"),
+                "c.toml: instance `i1`: mapping.arrays.lines.columns[1].quantities.carrier: \
+                 the element field",
+            ),
+            (
+                good.replace(
+                    "quantity_field = \"amount\"",
+                    "quantity_field = \"carrier\"",
+                ),
+                "c.toml: instance `i1`: mapping.arrays.lines: `label_field` and",
+            ),
+            (
+                format!(
+                    "{GOOD}[instance.mapping.arrays.lines]\nlabel_field = \"a\"\nquantity_field = \"b\"\ncolumns = []\n"
+                ),
+                "c.toml: instance `i1`: mapping.arrays.lines: `columns` must list",
+            ),
+            (
+                good.replace(
+                    "fields = { vin = \"车架号\" }",
+                    "fields = { lines = \"车架号\" }",
+                ),
+                "c.toml: instance `i1`: mapping.arrays.lines: `lines` is also mapped",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).expect_err(expected);
+            assert!(err.starts_with(expected), "{err}\n  expected: {expected}");
+        }
+    }
+
     #[test]
     fn errors_name_file_line_and_field() {
         let cases = [
@@ -434,6 +631,89 @@ quantities = { purchase_price = { field = "购置价格", unit = "万元" } }
             (
                 GOOD.replace(", unit = \"万元\"", ""),
                 "c.toml: instance `i1`: mapping.quantities.purchase_price: give exactly one",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).expect_err(expected);
+            assert!(err.starts_with(expected), "{err}\n  expected: {expected}");
+        }
+    }
+
+    const PUSH: &str = r#"
+[push]
+listen = "127.0.0.1:8443"
+tls_cert = "/etc/huitong/push.crt"
+tls_key = "/etc/huitong/push.key"
+client_ca = "/etc/huitong/regional-ca.pem"
+[[push.client]]
+certificate_sha256 = "5d:0b:2f:9a:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:01:02:03:04:05:06:07:08:09:0a:0b:0c"
+system_id = "cg-county"
+region_code = "530114"
+level = "county"
+[[push.client]]
+token = "km-secret"
+system_id = "km-city"
+region_code = "530100"
+level = "prefecture"
+"#;
+
+    #[test]
+    fn push_clients_have_exactly_one_identity() {
+        let good = format!("{GOOD}{PUSH}");
+        let push = parse(&good).expect("parses").push.expect("[push]");
+        let identities: Vec<String> = push
+            .clients
+            .iter()
+            .map(|c| match &c.identity {
+                crate::push::ClientIdentity::Token(t) => t.clone(),
+                crate::push::ClientIdentity::Certificate(f) => f.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            identities,
+            [
+                "5D:0B:2F:9A:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:01:02:03:04:05:06:07:08:09:0A:0B:0C",
+                "km-secret"
+            ]
+        );
+
+        // toml places an entry's own errors at the first line of its array of tables: the
+        // message names the entry by its system.
+        let cases = [
+            (
+                good.replace("token = \"km-secret\"\n", ""),
+                "c.toml:27:1: client `km-city`: give exactly one of `token` (non-empty) and \
+                 `certificate_sha256`",
+            ),
+            (
+                good.replace("token = \"km-secret\"", "token = \"km-secret\"\ncertificate_sha256 = \"00\""),
+                "c.toml:27:1: client `km-city`: give exactly one",
+            ),
+            (
+                good.replace("token = \"km-secret\"", "token = \"\""),
+                "c.toml:27:1: client `km-city`: give exactly one",
+            ),
+            (
+                good.replace(":0b:0c\"", ":0b\""),
+                "c.toml:27:1: client `cg-county`: certificate_sha256 `5d:0b",
+            ),
+            (
+                good.replace("token = \"km-secret\"", "tokn = \"km-secret\""),
+                "c.toml:33:1: unknown field `tokn`, expected one of `token`, `certificate_sha256`",
+            ),
+            (
+                good.replace("client_ca = \"/etc/huitong/regional-ca.pem\"\n", ""),
+                "c.toml: [push]: client `cg-county` is identified by `certificate_sha256`, which \
+                 needs `client_ca`",
+            ),
+            (
+                good.replace("\"km-secret\"\nsystem_id = \"km-city\"\nregion_code = \"530100\"\nlevel = \"prefecture\"",
+                    "\"km-secret\"\nsystem_id = \"cg-county\"\nregion_code = \"530100\"\nlevel = \"county\""),
+                "c.toml: [push]: the entries of client `cg-county` disagree on region_code or level",
+            ),
+            (
+                format!("{good}[[push.client]]\ntoken = \"km-secret\"\nsystem_id = \"x\"\nregion_code = \"530000\"\nlevel = \"province\"\n"),
+                "c.toml: [push]: clients `km-city` and `x` have the same token",
             ),
         ];
         for (text, expected) in cases {

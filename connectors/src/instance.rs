@@ -67,6 +67,9 @@ pub struct PollStats {
     pub written: u64,
     /// Records quarantined.
     pub quarantined: u64,
+    /// How far the source was ahead when the poll began — the age of the oldest change not yet
+    /// read (zero when there was none) — where the source kind can tell.
+    pub lag: Option<std::time::Duration>,
 }
 
 /// The registry ids of the schemas an instance writes with.
@@ -245,6 +248,11 @@ impl Committer<'_> {
     /// Counts source records read.
     pub(crate) fn read(&mut self, n: u64) {
         self.stats.read += n;
+    }
+
+    /// Records the source's lag when the poll began (only the first call counts).
+    pub(crate) fn lag(&mut self, lag: std::time::Duration) {
+        self.stats.lag.get_or_insert(lag);
     }
 }
 

@@ -1,12 +1,15 @@
 //! Declarative mapping: one source record (field name → text, in the system's own names) becomes
-//! the JSON form of the domain's raw record, as [`MappingConfig`] says. Pure: no I/O.
+//! the JSON form of the domain's raw record, as [`MappingConfig`] says: renamed text, value
+//! maps, dates, quantities with their units, constants, and arrays built from one column per
+//! element (energy carriers, cost items). Values stay as sent; the hub normalises them. Pure:
+//! no I/O.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::config::MappingConfig;
+use crate::config::{ArrayMapping, MappingConfig};
 
 /// A source record: its fields by the system's names, values as text.
 pub type SourceFields = BTreeMap<String, String>;
@@ -105,36 +108,15 @@ pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, Mapp
             fields.insert(target.clone(), json!(text));
         }
     }
-    for (target, quantity) in &config.quantities {
-        let Some(number) = value(source, &quantity.field) else {
-            continue;
-        };
-        if !is_decimal(number) {
-            return Err(MappingError::new(
-                "quantity_not_numeric",
-                &quantity.field,
-                format!(
-                    "字段「{}」的值「{number}」不是数字 (`{number}` is not a number)",
-                    quantity.field
-                ),
-            ));
+    for (target, q) in &config.quantities {
+        if let Some(quantity) =
+            quantity(source, &q.field, q.unit.as_deref(), q.unit_field.as_deref())?
+        {
+            fields.insert(target.clone(), quantity);
         }
-        let unit = match (&quantity.unit, &quantity.unit_field) {
-            (Some(unit), _) => unit.clone(),
-            (None, Some(unit_field)) => value(source, unit_field)
-                .ok_or_else(|| {
-                    MappingError::new(
-                        "unit_missing",
-                        unit_field,
-                        format!(
-                            "计量单位字段「{unit_field}」为空 (unit field `{unit_field}` is empty)"
-                        ),
-                    )
-                })?
-                .to_owned(),
-            (None, None) => String::new(),
-        };
-        fields.insert(target.clone(), json!({ "value": number, "unit": unit }));
+    }
+    for (target, array) in &config.arrays {
+        fields.insert(target.clone(), Value::Array(elements(array, source)?));
     }
 
     let source_timestamp = match &config.source_timestamp {
@@ -159,6 +141,80 @@ pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, Mapp
         source_timestamp,
         fields,
     })
+}
+
+/// The raw quantity (`{"value", "unit"}`, the value as sent) of source field `field`, or
+/// `None` when it is blank; the unit is `unit`, else the text of `unit_field`.
+fn quantity(
+    source: &SourceFields,
+    field: &str,
+    unit: Option<&str>,
+    unit_field: Option<&str>,
+) -> Result<Option<Value>, MappingError> {
+    let Some(number) = value(source, field) else {
+        return Ok(None);
+    };
+    if !is_decimal(number) {
+        return Err(MappingError::new(
+            "quantity_not_numeric",
+            field,
+            format!("字段「{field}」的值「{number}」不是数字 (`{number}` is not a number)"),
+        ));
+    }
+    let unit = match (unit, unit_field) {
+        (Some(unit), _) => unit,
+        (None, Some(unit_field)) => value(source, unit_field).ok_or_else(|| {
+            MappingError::new(
+                "unit_missing",
+                unit_field,
+                format!("计量单位字段「{unit_field}」为空 (unit field `{unit_field}` is empty)"),
+            )
+        })?,
+        (None, None) => "",
+    };
+    Ok(Some(json!({ "value": number, "unit": unit })))
+}
+
+/// The elements of a raw array: one per column with a value, in column order, each holding
+/// the column's label, its quantity and any further quantities of the element.
+fn elements(array: &ArrayMapping, source: &SourceFields) -> Result<Vec<Value>, MappingError> {
+    let mut elements = Vec::with_capacity(array.columns.len());
+    for column in &array.columns {
+        let main = quantity(
+            source,
+            &column.field,
+            column.unit.as_deref(),
+            column.unit_field.as_deref(),
+        )?;
+        let mut element = Map::new();
+        for (name, q) in &column.quantities {
+            if let Some(extra) =
+                quantity(source, &q.field, q.unit.as_deref(), q.unit_field.as_deref())?
+            {
+                element.insert(name.clone(), extra);
+            }
+        }
+        let Some(main) = main else {
+            // Nothing reported for this column: no element — unless a further quantity (a
+            // cost without the amount it paid for) would be lost with it.
+            if let Some(name) = column.quantities.keys().find(|n| element.contains_key(*n)) {
+                let (field, label) = (&column.field, &column.label);
+                return Err(MappingError::new(
+                    "element_quantity_missing",
+                    field,
+                    format!(
+                        "「{label}」有{name}而字段「{field}」为空 (`{label}` has `{name}` but \
+                         `{field}`, its required quantity, is empty)"
+                    ),
+                ));
+            }
+            continue;
+        };
+        element.insert(array.label_field.clone(), json!(column.label));
+        element.insert(array.quantity_field.clone(), main);
+        elements.push(Value::Object(element));
+    }
+    Ok(elements)
 }
 
 /// A date or date-time in `format` rewritten as ISO 8601 (`2025-03-01`, `2025-03-01T08:15:30`).
@@ -202,7 +258,7 @@ fn is_decimal(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{QuantityMapping, TimestampMapping};
+    use crate::config::{ColumnMapping, QuantityMapping, TimestampMapping};
 
     fn config() -> MappingConfig {
         MappingConfig {
@@ -231,6 +287,127 @@ mod tests {
                 field: "更新时间".into(),
                 format: "%Y-%m-%d %H:%M:%S".into(),
             }),
+            arrays: BTreeMap::new(),
+        }
+    }
+
+    fn column(label: &str, field: &str, unit: &str) -> ColumnMapping {
+        ColumnMapping {
+            label: label.into(),
+            field: field.into(),
+            unit: Some(unit.into()),
+            unit_field: None,
+            quantities: BTreeMap::new(),
+        }
+    }
+
+    /// An energy report with one column per carrier: electricity with the unit in the header,
+    /// gas with a unit column, gasoline with what it cost.
+    fn energy_config() -> MappingConfig {
+        let gas = ColumnMapping {
+            unit: None,
+            unit_field: Some("天然气单位".into()),
+            ..column("天然气", "天然气", "")
+        };
+        let gasoline = ColumnMapping {
+            quantities: BTreeMap::from([(
+                "cost".into(),
+                QuantityMapping {
+                    field: "油费".into(),
+                    unit: Some("元".into()),
+                    unit_field: None,
+                },
+            )]),
+            ..column("汽油", "汽油(升)", "升")
+        };
+        MappingConfig {
+            record_id: vec!["统一社会信用代码".into(), "统计期".into()],
+            fields: BTreeMap::from([("uscc".into(), "统一社会信用代码".into())]),
+            arrays: BTreeMap::from([(
+                "lines".into(),
+                ArrayMapping {
+                    label_field: "carrier".into(),
+                    quantity_field: "amount".into(),
+                    columns: vec![column("电力", "电力(万千瓦时)", "万千瓦时"), gas, gasoline],
+                },
+            )]),
+            ..MappingConfig::default()
+        }
+    }
+
+    #[test]
+    fn arrays_from_columns() {
+        let id = [
+            ("统一社会信用代码", "11530100MB0000000X"),
+            ("统计期", "2025-03"),
+        ];
+        let with = |cells: &[(&str, &str)]| {
+            let mut r = row(&id);
+            r.extend(row(cells));
+            r
+        };
+        let line = |carrier: &str, value: &str, unit: &str| json!({"carrier": carrier, "amount": {"value": value, "unit": unit}});
+        let ok = [
+            (
+                "every column",
+                with(&[
+                    ("电力(万千瓦时)", "12.3457"),
+                    ("天然气", "830.5"),
+                    ("天然气单位", "立方米"),
+                    ("汽油(升)", "120"),
+                    ("油费", "1032.00"),
+                ]),
+                json!([
+                    line("电力", "12.3457", "万千瓦时"),
+                    line("天然气", "830.5", "立方米"),
+                    {"carrier": "汽油", "amount": {"value": "120", "unit": "升"},
+                     "cost": {"value": "1032.00", "unit": "元"}},
+                ]),
+            ),
+            (
+                "blank and missing cells make no line",
+                with(&[("电力(万千瓦时)", "3"), ("天然气", "  ")]),
+                json!([line("电力", "3", "万千瓦时")]),
+            ),
+            ("nothing reported", with(&[]), json!([])),
+            (
+                "a reported zero is a line",
+                with(&[("汽油(升)", "0")]),
+                json!([line("汽油", "0", "升")]),
+            ),
+            (
+                "values as sent, trimmed",
+                with(&[("电力(万千瓦时)", " １２．５ ")]),
+                json!([line("电力", "１２．５", "万千瓦时")]),
+            ),
+        ];
+        for (case, input, lines) in ok {
+            let mapped = map(&energy_config(), &input).expect(case);
+            assert_eq!(mapped.record_id, "11530100MB0000000X|2025-03", "{case}");
+            assert_eq!(mapped.fields["lines"], lines, "{case}");
+        }
+
+        let failures = [
+            (
+                with(&[("电力(万千瓦时)", "十二")]),
+                "quantity_not_numeric",
+                "电力(万千瓦时)",
+            ),
+            (with(&[("天然气", "830.5")]), "unit_missing", "天然气单位"),
+            (
+                with(&[("油费", "1032")]),
+                "element_quantity_missing",
+                "汽油(升)",
+            ),
+            (
+                with(&[("汽油(升)", "120"), ("油费", "N/A")]),
+                "quantity_not_numeric",
+                "油费",
+            ),
+        ];
+        for (input, code, field) in failures {
+            let err = map(&energy_config(), &input).expect_err(code);
+            assert_eq!((err.code, err.field.as_str()), (code, field), "{err}");
         }
     }
 

@@ -3,12 +3,9 @@
 //! (as Kafka Connect's exactly-once sources do, KIP-618).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use schemas::ClientSettings;
 use serde_json::Value;
 
@@ -24,67 +21,23 @@ pub fn load_all(
     topic: &str,
     timeout: Duration,
 ) -> Result<HashMap<String, Value>, KafkaError> {
-    let deadline = Instant::now() + timeout;
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("group.id", format!("{topic}-reader"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let watermarks: BaseConsumer = settings
-        .client_config()
-        .set("group.id", format!("{topic}-reader"))
-        .set("isolation.level", "read_uncommitted")
-        .create()?;
-    let metadata = watermarks.fetch_metadata(Some(topic), timeout)?;
-    let mut targets = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = watermarks.fetch_watermarks(topic, partition.id(), timeout)?;
-        if high > low {
-            targets.insert(partition.id(), high);
-            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
-        }
-    }
     let mut progress = HashMap::new();
-    if targets.is_empty() {
-        return Ok(progress);
-    }
-    consumer.assign(&assignment)?;
-    loop {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => {
-                let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                    continue;
-                };
-                match msg.payload().map(serde_json::from_slice::<Value>) {
-                    Some(Ok(value)) => {
-                        progress.insert(key.to_owned(), value);
-                    }
-                    // A tombstone: the progress was reset.
-                    None => {
-                        progress.remove(key);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(instance = key, error = %e, "unreadable progress record skipped");
-                    }
-                }
+    schemas::kafka::read_to_end(settings, topic, None, timeout, |_, key, payload| {
+        let Ok(key) = std::str::from_utf8(key) else {
+            return;
+        };
+        match payload.map(serde_json::from_slice::<Value>) {
+            Some(Ok(value)) => {
+                progress.insert(key.to_owned(), value);
             }
-            Some(Err(e)) => return Err(e),
-            None => {}
+            // A tombstone: the progress was reset.
+            None => {
+                progress.remove(key);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(instance = key, error = %e, "unreadable progress record skipped");
+            }
         }
-        let positions = consumer.position()?;
-        let done = positions.elements().iter().all(|e| match e.offset() {
-            Offset::Offset(o) => o >= targets[&e.partition()],
-            _ => false,
-        });
-        if done {
-            return Ok(progress);
-        }
-        if Instant::now() > deadline {
-            return Err(KafkaError::MessageConsumption(
-                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-            ));
-        }
-    }
+    })?;
+    Ok(progress)
 }

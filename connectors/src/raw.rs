@@ -1,7 +1,10 @@
 //! Turning a mapped record (JSON form) into the domain's typed raw record, encoded in
 //! Confluent wire format under the schema registered for `raw.<domain>`.
 
+use std::sync::LazyLock;
+
 use apache_avro::Schema;
+use apache_avro::schema::{NamesRef, ResolvedSchema};
 use schemas::Domain;
 use schemas::codec::{CodecError, Encoder};
 use schemas::contract::{self, Record};
@@ -21,7 +24,7 @@ pub enum RawError {
     /// A field that the raw schema has as a number holds text that is not one.
     #[error("字段 {field} 的值「{value}」不是数字 (`{value}` in `{field}` is not a number)")]
     NotANumber {
-        /// The raw field.
+        /// The raw field, with its path inside arrays and records (`lines[2].amount`).
         field: String,
         /// The text.
         value: String,
@@ -42,55 +45,169 @@ impl RawError {
     }
 }
 
-/// Sources send everything as text; where the raw schema has a number (coordinates, speed),
-/// the text is read as one. Top-level fields only: nested records are not mapped from flat
-/// sources.
-fn coerce_numbers(record: &mut Value, schema: &Schema) -> Result<(), RawError> {
-    let (Value::Object(fields), Schema::Record(record_schema)) = (record, schema) else {
-        return Ok(());
-    };
-    for field in &record_schema.fields {
-        let Some(value) = fields.get_mut(&field.name) else {
-            continue;
+/// Where a raw schema has numbers (coordinates, speed), at any depth: sources send
+/// everything as text, and text there is read as a number before the record is typed.
+/// Computed once per schema, so a record whose schema has no numbers costs nothing.
+#[derive(Debug, Default)]
+struct Numbers(Vec<(String, Slot)>);
+
+/// What a field holds that has numbers in it.
+#[derive(Debug)]
+enum Slot {
+    /// A `double` or `float`, alone or in a union (preferred over an integer in one).
+    Float,
+    /// An `int` or `long`, alone or in a union.
+    Integer,
+    /// A record (alone or in a union) with numbers among its fields.
+    Record(Numbers),
+    /// An array or map whose items hold numbers.
+    Items(Box<Slot>),
+}
+
+impl Numbers {
+    /// The numbers of record schema `schema` (nothing for another kind of schema).
+    fn of(schema: &Schema) -> Numbers {
+        let names = ResolvedSchema::new(schema)
+            .map(|resolved| resolved.get_names().clone())
+            .unwrap_or_default();
+        Numbers::of_record(schema, &names, &mut Vec::new())
+    }
+
+    fn of_record<'s>(
+        schema: &'s Schema,
+        names: &NamesRef<'s>,
+        visiting: &mut Vec<&'s Schema>,
+    ) -> Numbers {
+        let Schema::Record(record) = schema else {
+            return Numbers::default();
         };
-        let Value::String(text) = value else {
-            continue;
-        };
-        let kinds: Vec<&Schema> = match &field.schema {
-            Schema::Union(union) => union.variants().iter().collect(),
-            other => vec![other],
-        };
-        let number = if kinds
+        // A recursive type's inner occurrences are not followed (none of the raw schemas is
+        // recursive).
+        if visiting.iter().any(|s| std::ptr::eq(*s, schema)) {
+            return Numbers::default();
+        }
+        visiting.push(schema);
+        let fields = record
+            .fields
             .iter()
-            .any(|k| matches!(k, Schema::Double | Schema::Float))
-        {
-            text.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .and_then(serde_json::Number::from_f64)
-        } else if kinds
-            .iter()
-            .any(|k| matches!(k, Schema::Int | Schema::Long))
-        {
-            text.trim()
-                .parse::<i64>()
-                .ok()
-                .map(serde_json::Number::from)
-        } else {
-            continue;
+            .filter_map(|f| Some((f.name.clone(), Slot::of(&f.schema, names, visiting)?)))
+            .collect();
+        visiting.pop();
+        Numbers(fields)
+    }
+
+    /// Reads text as numbers where the schema has them, in place.
+    fn coerce(&self, record: &mut Value) -> Result<(), RawError> {
+        let Value::Object(fields) = record else {
+            return Ok(());
         };
-        match number {
-            Some(n) => *value = Value::Number(n),
-            None => {
-                return Err(RawError::NotANumber {
-                    field: field.name.clone(),
-                    value: text.clone(),
-                });
+        for (name, slot) in &self.0 {
+            if let Some(value) = fields.get_mut(name) {
+                slot.coerce(value).map_err(|e| e.within(name))?;
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Slot {
+    /// The slot of a field of type `schema`, if numbers are in it.
+    fn of<'s>(
+        schema: &'s Schema,
+        names: &NamesRef<'s>,
+        visiting: &mut Vec<&'s Schema>,
+    ) -> Option<Slot> {
+        match schema {
+            Schema::Double | Schema::Float => Some(Slot::Float),
+            Schema::Int | Schema::Long => Some(Slot::Integer),
+            Schema::Record(_) => {
+                let numbers = Numbers::of_record(schema, names, visiting);
+                (!numbers.0.is_empty()).then_some(Slot::Record(numbers))
+            }
+            Schema::Ref { name } => Slot::of(names.get(name)?, names, visiting),
+            Schema::Array(array) => Some(Slot::Items(Box::new(Slot::of(
+                &array.items,
+                names,
+                visiting,
+            )?))),
+            Schema::Map(map) => Some(Slot::Items(Box::new(Slot::of(
+                &map.types, names, visiting,
+            )?))),
+            Schema::Union(union) => {
+                let slots: Vec<Slot> = union
+                    .variants()
+                    .iter()
+                    .filter_map(|v| Slot::of(v, names, visiting))
+                    .collect();
+                let rank = |s: &Slot| match s {
+                    Slot::Float => 0,
+                    Slot::Integer => 1,
+                    _ => 2,
+                };
+                slots.into_iter().min_by_key(rank)
+            }
+            _ => None,
+        }
+    }
+
+    fn coerce(&self, value: &mut Value) -> Result<(), RawError> {
+        match self {
+            Slot::Float | Slot::Integer => {
+                let Value::String(text) = value else {
+                    return Ok(());
+                };
+                let text = text.trim();
+                let number = if matches!(self, Slot::Float) {
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .and_then(serde_json::Number::from_f64)
+                } else {
+                    text.parse::<i64>().ok().map(serde_json::Number::from)
+                };
+                let Some(number) = number else {
+                    return Err(RawError::NotANumber {
+                        field: String::new(),
+                        value: text.to_owned(),
+                    });
+                };
+                *value = Value::Number(number);
+            }
+            Slot::Record(numbers) => numbers.coerce(value)?,
+            Slot::Items(slot) => match value {
+                Value::Array(items) => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        slot.coerce(item).map_err(|e| e.within(&format!("[{i}]")))?;
+                    }
+                }
+                Value::Object(entries) => {
+                    for (key, item) in entries {
+                        slot.coerce(item)
+                            .map_err(|e| e.within(&format!("[{key:?}]")))?;
+                    }
+                }
+                // Anything else is left for the typed record to accept or refuse.
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+}
+
+impl RawError {
+    /// The error of a value inside `step` (a field name or `[index]`): its path grows outward
+    /// (`lines[2].amount`) only when there is an error.
+    fn within(mut self, step: &str) -> Self {
+        if let RawError::NotANumber { field, .. } = &mut self {
+            let joiner = if field.is_empty() || field.starts_with('[') {
+                ""
+            } else {
+                "."
+            };
+            *field = format!("{step}{joiner}{field}");
+        }
+        self
+    }
 }
 
 macro_rules! raw_encoder {
@@ -134,7 +251,10 @@ macro_rules! raw_encoder {
             pub fn encode(&self, record: &mut Value) -> Result<Vec<u8>, RawError> {
                 match self {
                     $(RawEncoder::$domain(encoder) => {
-                        coerce_numbers(record, contract::schema(<$record as Record>::SCHEMA))?;
+                        static NUMBERS: LazyLock<Numbers> = LazyLock::new(|| {
+                            Numbers::of(contract::schema(<$record as Record>::SCHEMA))
+                        });
+                        NUMBERS.coerce(record)?;
                         let record = <$record as serde::Deserialize>::deserialize(&*record)?;
                         Ok(encoder.encode(&record)?)
                     })*
@@ -171,6 +291,72 @@ mod tests {
             "plate": "云A12345", "fix_time": "2025-03-01 08:00:00",
             "latitude": latitude, "longitude": "102.82", "datum": "WGS84", "speed_kmh": "42"
         })
+    }
+
+    #[test]
+    fn numbers_are_found_and_read_at_any_depth() {
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "T", "fields": [
+                {"name": "n", "type": ["null", "long"]},
+                {"name": "lines", "type": {"type": "array", "items": {"type": "record",
+                    "name": "L", "fields": [{"name": "q", "type": "double"},
+                                            {"name": "s", "type": "string"}]}}},
+                {"name": "one", "type": ["null", "L"]},
+                {"name": "m", "type": {"type": "map", "values": "int"}},
+                {"name": "text", "type": "string"}
+            ]}"#,
+        )
+        .expect("schema");
+        let numbers = Numbers::of(&schema);
+        let record = |q1: &str| {
+            json!({
+                "n": "3", "lines": [{"q": "1.5", "s": "7"}, {"q": q1, "s": "y"}],
+                "one": {"q": " 4 ", "s": "z"}, "m": {"a": "7"}, "text": "12"
+            })
+        };
+        let mut ok = record("2");
+        numbers.coerce(&mut ok).expect("coerces");
+        assert_eq!(
+            ok,
+            json!({
+                "n": 3, "lines": [{"q": 1.5, "s": "7"}, {"q": 2.0, "s": "y"}],
+                "one": {"q": 4.0, "s": "z"}, "m": {"a": 7}, "text": "12"
+            })
+        );
+        let mut absent = json!({"lines": [], "one": null});
+        numbers
+            .coerce(&mut absent)
+            .expect("absent and null fields are left alone");
+
+        let err = numbers
+            .coerce(&mut record("N/A"))
+            .expect_err("not a number");
+        assert_eq!(err.code(), "not_a_number");
+        assert!(
+            matches!(&err, RawError::NotANumber { field, value }
+                if field == "lines[1].q" && value == "N/A"),
+            "{err}"
+        );
+
+        // Raw forms keep quantities as text: energy reports have no numbers to read at all.
+        let energy = contract::schema(schemas::contract::SchemaName::Raw(Domain::EnergyReport));
+        assert!(Numbers::of(energy).0.is_empty());
+    }
+
+    #[test]
+    fn energy_reports_encode_with_their_lines() {
+        let encoder = RawEncoder::with_schema_id(Domain::EnergyReport, 1).expect("encoder");
+        let mut report = json!({
+            "provenance": position("0")["provenance"].clone(),
+            "uscc": "11530100MB0000000X", "period": "2025-03",
+            "lines": [{"carrier": "电力", "amount": {"value": "12.3457", "unit": "万千瓦时"}}],
+        });
+        assert!(encoder.encode(&mut report).is_ok());
+        report["lines"][0]["amount"] = json!("12.3457");
+        assert_eq!(
+            encoder.encode(&mut report).expect_err("shape").code(),
+            "raw_shape"
+        );
     }
 
     #[test]

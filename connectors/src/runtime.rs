@@ -7,7 +7,9 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 use schemas::registry::RegistryClient;
 
 use crate::config::{ConnectorConfig, InstanceConfig};
@@ -22,6 +24,7 @@ pub struct Metrics {
     quarantined: IntCounterVec,
     errors: IntCounterVec,
     last_success: IntGaugeVec,
+    lag: GaugeVec,
     poll_duration: HistogramVec,
 }
 
@@ -42,6 +45,15 @@ impl Metrics {
             &["instance"],
         )?;
         registry.register(Box::new(last_success.clone()))?;
+        let lag = GaugeVec::new(
+            Opts::new(
+                "connector_source_lag_seconds",
+                "Age of the oldest source change not yet read when the last poll began (file \
+                 drops and SQL tables; absent where the source cannot tell).",
+            ),
+            &["instance"],
+        )?;
+        registry.register(Box::new(lag.clone()))?;
         let poll_duration = HistogramVec::new(
             HistogramOpts::new(
                 "connector_poll_duration_seconds",
@@ -73,6 +85,7 @@ impl Metrics {
                 &["instance", "code"],
             )?,
             last_success,
+            lag,
             poll_duration,
         })
     }
@@ -396,6 +409,12 @@ impl Worker {
                         .last_success
                         .with_label_values(&[&id])
                         .set(chrono::Utc::now().timestamp());
+                    if let Some(lag) = stats.lag {
+                        self.metrics
+                            .lag
+                            .with_label_values(&[&id])
+                            .set(lag.as_secs_f64());
+                    }
                     self.set(|s| {
                         s.state = State::Running;
                         s.error = None;

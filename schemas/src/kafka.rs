@@ -116,3 +116,81 @@ pub async fn ensure_topics(
         })
         .collect()
 }
+
+/// Reads `partitions` of `topic` (all of them when `None`) from the beginning up to the high
+/// watermarks seen at the start, committed records only, handing each record's key and value
+/// (`None` for a tombstone) to `visit` in offset order per partition. Blocks.
+///
+/// This is how a compacted state topic is loaded back (connector progress, hub state stores).
+/// It waits for transactions open at the start to end: stopping at the last stable offset
+/// could miss a record committed after another writer's transaction began.
+pub fn read_to_end(
+    settings: &ClientSettings,
+    topic: &str,
+    partitions: Option<&[i32]>,
+    timeout: Duration,
+    mut visit: impl FnMut(i32, &[u8], Option<&[u8]>),
+) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError as ClientError;
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let deadline = std::time::Instant::now() + timeout;
+    // No group: the partitions are assigned, and nothing is ever committed.
+    let consumer: BaseConsumer = settings
+        .client_config()
+        .set("group.id", format!("{topic}-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    // Watermarks asked with read_uncommitted are high watermarks; read_committed would give
+    // the last stable offset.
+    let watermarks: BaseConsumer = settings
+        .client_config()
+        .set("group.id", format!("{topic}-reader"))
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
+    let metadata = watermarks.fetch_metadata(Some(topic), timeout)?;
+    let mut targets = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        if partitions.is_some_and(|wanted| !wanted.contains(&partition.id())) {
+            continue;
+        }
+        // The high watermark counts uncommitted records too: reading up to it waits for them.
+        let (low, high) = watermarks.fetch_watermarks(topic, partition.id(), timeout)?;
+        if high > low {
+            targets.insert(partition.id(), high);
+            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        }
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+    consumer.assign(&assignment)?;
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                if let Some(key) = msg.key() {
+                    visit(msg.partition(), key, msg.payload());
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        let positions = consumer.position()?;
+        let done = positions.elements().iter().all(|e| match e.offset() {
+            Offset::Offset(o) => o >= targets[&e.partition()],
+            _ => false,
+        });
+        if done {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(ClientError::MessageConsumption(
+                RDKafkaErrorCode::OperationTimedOut,
+            ));
+        }
+    }
+}

@@ -140,7 +140,8 @@ async fn gbk_export_is_ingested_once_with_bad_rows_quarantined() {
         PollStats {
             read: 7,
             written: 4,
-            quarantined: 3
+            quarantined: 3,
+            lag: stats.lag,
         }
     );
     assert!(
@@ -219,7 +220,8 @@ async fn gbk_export_is_ingested_once_with_bad_rows_quarantined() {
         PollStats {
             read: 1,
             written: 1,
-            quarantined: 0
+            quarantined: 0,
+            lag: stats.lag,
         }
     );
     let raw = decode_all::<RawVehicle>(&setup.registry, &setup.raw_topic).await;

@@ -1,17 +1,121 @@
 //! `http_poll` instances read the regional simulator's HTTP systems — in each pagination style,
-//! and through 5xx answers, 429s, truncated and repeated pages — and the raw topic then holds
-//! exactly the records the simulator's ground truth says each system serves.
+//! through 5xx answers, 429s, truncated and repeated pages and requests that outlast the
+//! instance's timeout, and over mTLS — and the raw topic then holds exactly the records the
+//! simulator's ground truth says each system serves.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use connectors::config::ConnectorConfig;
-use connectors::instance::Instance;
+use connectors::instance::{Instance, InstanceError, PollStats};
 use schemas::registry::RegistryClient;
-use simulator::systems::Protocol;
+use simulator::systems::{GroundTruth, SystemProfile};
 use simulator::{Simulator, Size, World};
-use tests::{ConnectorTopics, connector_topics, read_partition, start_registry, unique};
+use tests::{ConnectorTopics, TestCa, connector_topics, read_partition, start_registry, unique};
+
+/// The `[instance.source]` body reading `profile` at `base` with `pagination`, plus `extra`
+/// settings (timeout, TLS files), and the field holding the record id.
+fn http_source(
+    base: &str,
+    profile: &SystemProfile,
+    pagination: &str,
+    extra: &str,
+) -> (String, String) {
+    (
+        format!(
+            "kind = \"http_poll\"\nurl = \"{base}/systems/{}/records\"\n\
+             bearer_token = \"{}\"\npagination = {pagination}\n{extra}",
+            profile.id, profile.token
+        ),
+        profile.id_field.clone(),
+    )
+}
+
+/// Runs an instance of `profile` with `source` on topics of its own: polls until the source
+/// has nothing new, then once more. Returns both polls' stats (or the error that ended the
+/// first) and the raw topic.
+async fn ingest(
+    profile: &SystemProfile,
+    registry_url: &str,
+    source: (String, String),
+) -> (Result<(PollStats, PollStats), InstanceError>, String) {
+    let ConnectorTopics {
+        raw: topic,
+        quarantine,
+        progress,
+    } = connector_topics().await;
+    let text = format!(
+        "connector_id = \"http-test\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
+        tests::bootstrap(),
+        simulator::connector_config::instance_toml(
+            profile,
+            "",
+            &simulator::connector_config::Overrides {
+                instance_id: Some(unique("http")),
+                topic: Some(topic.clone()),
+                pagination: None,
+                source: Some(source),
+            },
+        )
+        .expect("vehicle systems map from flat fields")
+    );
+    let config = ConnectorConfig::parse(Path::new("http.toml"), &text).expect("config");
+    let registry = RegistryClient::new(registry_url).expect("client");
+    let instance = config.instances[0].clone();
+    let ids = Instance::register(&instance, &registry)
+        .await
+        .expect("schemas");
+    let handle = tokio::runtime::Handle::current();
+    let polls = tokio::task::spawn_blocking(move || {
+        let mut running = Instance::start(&config, instance, ids, handle).expect("instance starts");
+        let first = running.poll()?;
+        // Nothing new: a second poll writes nothing.
+        let second = running.poll()?;
+        Ok((first, second))
+    })
+    .await
+    .expect("instance thread");
+    (polls, topic)
+}
+
+/// Asserts that `topic` holds each of `profile`'s records exactly once, and nothing else.
+fn assert_exact(truth: &GroundTruth, profile: &SystemProfile, topic: &str, label: &str) {
+    let expected = truth
+        .systems
+        .iter()
+        .find(|s| s.id == profile.id)
+        .expect("system in the ground truth");
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, _) in read_partition(topic, "read_committed") {
+        *keys
+            .entry(String::from_utf8(key.expect("key")).expect("UTF-8"))
+            .or_default() += 1;
+    }
+    let repeated: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "{label}: written twice: {repeated:?}");
+    let mut want = expected.record_ids.clone();
+    want.sort();
+    assert_eq!(
+        keys.into_keys().collect::<Vec<_>>(),
+        want,
+        "{label} ({}): the raw topic holds exactly the system's records",
+        profile.id
+    );
+}
+
+/// The simulator's vehicle systems, those holding the most records first.
+fn vehicle_systems(sim: &Simulator) -> Vec<&SystemProfile> {
+    let mut systems: Vec<(usize, &SystemProfile)> = sim
+        .systems()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.domain.as_str() == "vehicle")
+        .map(|(i, p)| (sim.len(i), p))
+        .collect();
+    systems.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    systems.into_iter().map(|(_, p)| p).collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_systems_are_ingested_exactly_despite_faults() {
@@ -25,35 +129,14 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
     let (_registry, registry_url) = start_registry().await;
     let client = reqwest::Client::new();
 
-    // One vehicle system per pagination style; the cursor one also gets every fault.
+    // One vehicle system per pagination style (the simulator serves each in every style); the
+    // cursor one also gets every fault, stalls beyond its 1 s timeout included.
     let styles = [
-        (
-            Protocol::HttpPage,
-            r#"{ style = "page", page_size = 9 }"#,
-            false,
-        ),
-        (
-            Protocol::HttpCursor,
-            r#"{ style = "cursor", limit = 7 }"#,
-            true,
-        ),
-        (
-            Protocol::HttpUpdatedSince,
-            r#"{ style = "updated_since", limit = 8 }"#,
-            false,
-        ),
+        (r#"{ style = "page", page_size = 9 }"#, false),
+        (r#"{ style = "cursor", limit = 7 }"#, true),
+        (r#"{ style = "updated_since", limit = 8 }"#, false),
     ];
-    for (protocol, pagination, faults) in styles {
-        let profile = sim
-            .systems()
-            .iter()
-            .find(|p| p.protocol == protocol && p.domain.as_str() == "vehicle")
-            .or_else(|| {
-                sim.systems()
-                    .iter()
-                    .find(|p| p.domain.as_str() == "vehicle")
-            })
-            .expect("a vehicle system");
+    for ((pagination, faults), profile) in styles.into_iter().zip(vehicle_systems(&sim)) {
         if faults {
             let response = client
                 .post(format!("{base}/systems/{}/faults", profile.id))
@@ -62,78 +145,99 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
                     "rate_429_every": 5,
                     "truncate_pages": 2,
                     "repeat_pages": 2,
+                    "stall_every": 11,
+                    "stall_ms": 1_500,
                 }))
                 .send()
                 .await
                 .expect("setting faults");
             assert!(response.status().is_success(), "{}", response.status());
         }
-        let ConnectorTopics {
-            raw: topic,
-            quarantine,
-            progress,
-        } = connector_topics().await;
-        let text = format!(
-            "connector_id = \"http-test\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
-            tests::bootstrap(),
-            simulator::connector_config::instance_toml(
-                profile,
-                &base,
-                &simulator::connector_config::Overrides {
-                    instance_id: Some(unique("http")),
-                    topic: Some(topic.clone()),
-                    pagination: Some(pagination.to_owned()),
-                    source: None,
-                },
-            )
-            .expect("vehicle systems map from flat fields")
-        );
-        let config = ConnectorConfig::parse(Path::new("http.toml"), &text).expect("config");
-        let registry = RegistryClient::new(&registry_url).expect("client");
-        let instance = config.instances[0].clone();
-        let ids = Instance::register(&instance, &registry)
-            .await
-            .expect("schemas");
-        let handle = tokio::runtime::Handle::current();
-        let stats = tokio::task::spawn_blocking(move || {
-            let mut running =
-                Instance::start(&config, instance, ids, handle).expect("instance starts");
-            let first = running.poll().expect("poll");
-            // Nothing new: a second poll writes nothing.
-            let second = running.poll().expect("second poll");
-            (first, second)
-        })
-        .await
-        .expect("instance thread");
+        let source = http_source(&base, profile, pagination, "timeout = \"1s\"");
+        let (polls, topic) = ingest(profile, &registry_url, source).await;
+        let (first, second) = polls.expect("polls");
         assert_eq!(
-            stats.1.written, 0,
-            "{protocol:?}: a second poll repeats nothing"
+            second.written, 0,
+            "{pagination}: a second poll repeats nothing"
         );
-
-        let expected = truth
-            .systems
-            .iter()
-            .find(|s| s.id == profile.id)
-            .expect("system in the ground truth");
-        let mut keys: BTreeMap<String, usize> = BTreeMap::new();
-        for (key, _) in read_partition(&topic, "read_committed") {
-            *keys
-                .entry(String::from_utf8(key.expect("key")).expect("UTF-8"))
-                .or_default() += 1;
+        assert_exact(&truth, profile, &topic, pagination);
+        assert_eq!(first.quarantined, 0, "{pagination}");
+        if faults {
+            let status: simulator::server::FaultStatus = client
+                .get(format!("{base}/systems/{}/faults", profile.id))
+                .send()
+                .await
+                .expect("reading faults")
+                .json()
+                .await
+                .expect("fault status");
+            let f = &status.faults;
+            assert!(
+                status.stalled > 0 && f.truncate_pages == 0 && f.repeat_pages == 0,
+                "every fault struck: {status:?}"
+            );
         }
-        let repeated: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(
-            repeated.is_empty(),
-            "{protocol:?}: written twice: {repeated:?}"
-        );
-        let mut want = expected.record_ids.clone();
-        want.sort();
-        assert_eq!(
-            keys.into_keys().collect::<Vec<_>>(),
-            want,
-            "{protocol:?} ({}): the raw topic holds exactly the system's records",
-            profile.id
-        );
-        assert_eq!(stats.0.quarantined, 0, "{protocol:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_systems_that_want_client_certificates_are_ingested_over_mtls() {
+    let sim = Arc::new(Simulator::new(World::new(20_251_124, Size::Tiny)));
+    let truth = sim.ground_truth();
+    let profile = vehicle_systems(&sim)[0];
+    // The system's CA certifies its server and the connector, as a provincial platform does.
+    let ca = TestCa::new("云南省政务外网 CA");
+    let server = ca.server(&["127.0.0.1"]);
+    let (addr, _server) = simulator::server::spawn_tls(
+        sim.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+        ca.mtls_server_config(&server),
+    )
+    .await
+    .expect("simulator over mTLS");
+    let base = format!("https://{addr}");
+    let (_registry, registry_url) = start_registry().await;
+
+    let dir = std::env::temp_dir().join(unique("mtls"));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let (identity, server_ca) = (dir.join("connector.pem"), dir.join("ca.pem"));
+    std::fs::write(&identity, ca.client("汇通连接器").identity_pem()).expect("identity");
+    std::fs::write(&server_ca, &ca.pem).expect("CA");
+    let pagination = r#"{ style = "cursor", limit = 20 }"#;
+
+    let with_identity = format!(
+        "client_identity = {:?}\nserver_ca = {:?}",
+        identity.display().to_string(),
+        server_ca.display().to_string()
+    );
+    let (polls, topic) = ingest(
+        profile,
+        &registry_url,
+        http_source(&base, profile, pagination, &with_identity),
+    )
+    .await;
+    let (first, _) = polls.expect("polls over mTLS");
+    assert_eq!(first.quarantined, 0);
+    assert_exact(&truth, profile, &topic, "mTLS");
+
+    // Without the identity the system refuses the connection: the poll fails and writes nothing.
+    let without = format!(
+        "server_ca = {:?}\nmax_attempts = 2",
+        server_ca.display().to_string()
+    );
+    let (polls, topic) = ingest(
+        profile,
+        &registry_url,
+        http_source(&base, profile, pagination, &without),
+    )
+    .await;
+    let error = polls.expect_err("no client certificate");
+    assert_eq!(error.code(), "source_system", "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("CertificateRequired") && message.contains("check client_identity"),
+        "the error says what is wrong: {message}"
+    );
+    assert!(read_partition(&topic, "read_committed").is_empty());
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -1,11 +1,15 @@
-//! The `connector` binary killed with SIGKILL at random moments while ingesting, and restarted:
-//! afterwards the raw topic, read with `read_committed`, holds every source record exactly once.
+//! The `connector` binary killed with SIGKILL at random moments while ingesting — a file drop, a
+//! simulator system over HTTP and one in PostgreSQL at once — and restarted: afterwards each raw
+//! topic, read with `read_committed`, holds every source record exactly once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use simulator::connector_config::{Overrides, instance_toml};
+use simulator::systems::Protocol;
+use simulator::{Simulator, Size, World};
 use tests::{
     ConnectorTopics, binary, connector_topics, free_port, read_partition, start_registry, unique,
 };
@@ -24,13 +28,14 @@ fn export(file: usize) -> Vec<u8> {
 }
 
 /// Writes a configuration with one `file_drop` instance over `drop`, writing to `topics`
-/// quarantine and progress topics.
+/// quarantine and progress topics, followed by the `more` instances.
 fn write_config(
     dir: &Path,
     url: &str,
     topics: &ConnectorTopics,
     drop: &Path,
     batch_size: usize,
+    more: &str,
 ) -> PathBuf {
     let config = dir.join("connector.toml");
     std::fs::write(
@@ -59,7 +64,7 @@ encoding = "gbk"
 [instance.mapping]
 record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称" }}
-"#,
+{more}"#,
             raw_topic = topics.raw,
             quarantine = topics.quarantine,
             progress = topics.progress,
@@ -89,6 +94,127 @@ fn spawn_on(config: &Path, port: u16) -> Child {
         .expect("starting the connector")
 }
 
+/// A simulator system read over HTTP (slowly, in small pages) and the PostgreSQL-backed one,
+/// each into its own raw topic, with the record ids each must end up holding.
+struct SimulatedSources {
+    /// Their `[[instance]]` tables.
+    instances: String,
+    /// Raw topic and expected record ids of each.
+    expected: Vec<(String, Vec<String>)>,
+    _server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn simulated_sources() -> SimulatedSources {
+    let pg = std::env::var("HUITONG_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "HUITONG_PG_URL is not set: run the tests with `ops/dev test`, which starts PostgreSQL"
+        )
+    });
+    let sim = std::sync::Arc::new(Simulator::new(World::new(20_251_123, Size::Tiny)));
+    let truth = sim.ground_truth();
+    let ids_of = |id: &str| {
+        let mut ids = truth
+            .systems
+            .iter()
+            .find(|s| s.id == id)
+            .expect("system in the ground truth")
+            .record_ids
+            .clone();
+        ids.sort();
+        ids
+    };
+    let (addr, server) =
+        simulator::server::spawn(sim.clone(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("simulator");
+    let http = sim
+        .systems()
+        .iter()
+        .find(|p| p.protocol == Protocol::HttpCursor && p.domain.as_str() == "vehicle-position")
+        .expect("a GPS system over HTTP");
+    // Slow pages keep the HTTP instance busy across several kills.
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/systems/{}/faults", http.id))
+        .json(&serde_json::json!({ "latency_ms": 250 }))
+        .send()
+        .await
+        .expect("setting faults");
+    assert!(response.status().is_success(), "{}", response.status());
+    let sql = sim
+        .systems()
+        .iter()
+        .find(|p| p.protocol == Protocol::Postgres)
+        .expect("the PostgreSQL-backed system");
+    let table = unique("kill").replace('-', "_");
+    simulator::postgres::load(&sim, &sql.id, &pg, &table)
+        .await
+        .expect("loading the table");
+    // Read through a view that takes 30 ms a row, so the table's few rows span several kills.
+    let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL");
+    tokio::spawn(connection);
+    let view = format!("{table}_slow");
+    client
+        .batch_execute(&format!(
+            "CREATE VIEW \"{view}\" AS SELECT * FROM \"{table}\" t \
+             WHERE (SELECT true FROM pg_sleep(0.03) WHERE t IS NOT NULL)"
+        ))
+        .await
+        .expect("creating the view");
+    let (http_topic, sql_topic) = (connector_topics().await.raw, connector_topics().await.raw);
+    let quick = |toml: String, batch: usize| {
+        toml.replace(
+            "poll_interval = \"10s\"",
+            &format!("poll_interval = \"200ms\"\nbatch_size = {batch}"),
+        )
+    };
+    let instances = quick(
+        instance_toml(
+            http,
+            &format!("http://{addr}"),
+            &Overrides {
+                instance_id: Some(unique("http")),
+                topic: Some(http_topic.clone()),
+                pagination: Some(r#"{ style = "cursor", limit = 1 }"#.to_owned()),
+                source: None,
+            },
+        )
+        .expect("GPS systems map from flat fields"),
+        1,
+    ) + &quick(
+        instance_toml(
+            sql,
+            "",
+            &Overrides {
+                instance_id: Some(unique("sql")),
+                topic: Some(sql_topic.clone()),
+                pagination: None,
+                source: Some((
+                    format!("kind = \"sql_poll\"\nconnection = \"{pg}\"\ntable = \"{view}\""),
+                    "record_id".to_owned(),
+                )),
+            },
+        )
+        .expect("the system maps from flat fields"),
+        1,
+    );
+    SimulatedSources {
+        instances,
+        expected: vec![(http_topic, ids_of(&http.id)), (sql_topic, ids_of(&sql.id))],
+        _server: server,
+    }
+}
+
+/// How often each key occurs in `topic`, read committed.
+fn key_counts(topic: &str) -> BTreeMap<Vec<u8>, usize> {
+    let mut counts: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    for (key, _) in read_partition(topic, "read_committed") {
+        *counts.entry(key.expect("key")).or_default() += 1;
+    }
+    counts
+}
+
 /// A deterministic spread of kill delays (ms) that lands before, during and between batches.
 fn delays() -> impl Iterator<Item = u64> {
     let seed = uuid::Uuid::new_v4().as_u128();
@@ -106,12 +232,13 @@ async fn sigkilled_connector_neither_loses_nor_repeats_records() {
     for file in 0..FILES {
         std::fs::write(drop.join(format!("vehicles-{file}.csv")), export(file)).expect("export");
     }
-    let config = write_config(&dir, &url, &topics, &drop, 25);
+    let sources = simulated_sources().await;
+    let config = write_config(&dir, &url, &topics, &drop, 25, &sources.instances);
 
     let mut kills = 0;
     for delay in delays() {
         let mut child = spawn(&config);
-        std::thread::sleep(Duration::from_millis(delay));
+        tokio::time::sleep(Duration::from_millis(delay)).await;
         if child.try_wait().expect("status").is_none() {
             child.kill().expect("SIGKILL");
             kills += 1;
@@ -128,8 +255,10 @@ async fn sigkilled_connector_neither_loses_nor_repeats_records() {
     let expected = FILES * ROWS_PER_FILE;
     let deadline = Instant::now() + Duration::from_secs(120);
     let done = drop.join("done");
+    let complete = |(topic, ids): &(String, Vec<String>)| key_counts(topic).len() == ids.len();
     loop {
-        let finished = (0..FILES).all(|f| done.join(format!("vehicles-{f}.csv")).exists());
+        let finished = (0..FILES).all(|f| done.join(format!("vehicles-{f}.csv")).exists())
+            && sources.expected.iter().all(complete);
         if finished {
             break;
         }
@@ -141,7 +270,7 @@ async fn sigkilled_connector_neither_loses_nor_repeats_records() {
             child.try_wait().expect("status").is_none(),
             "connector exited"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let pid = child.id().to_string();
     Command::new("kill")
@@ -150,10 +279,17 @@ async fn sigkilled_connector_neither_loses_nor_repeats_records() {
         .expect("SIGTERM");
     child.wait().expect("reaped");
 
-    let mut counts: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    for (key, _) in read_partition(&raw_topic, "read_committed") {
-        *counts.entry(key.expect("key")).or_default() += 1;
+    for (topic, ids) in &sources.expected {
+        let counts = key_counts(topic);
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "{topic}: written twice: {twice:?}");
+        let keys: Vec<String> = counts
+            .into_keys()
+            .map(|k| String::from_utf8(k).expect("UTF-8"))
+            .collect();
+        assert_eq!(&keys, ids, "{topic}: exactly the system's records");
     }
+    let counts = key_counts(&raw_topic);
     let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         repeated.is_empty(),
@@ -199,7 +335,7 @@ async fn management_api_pauses_resumes_and_resets_progress() {
     let dir = std::env::temp_dir().join(unique("manage"));
     let drop = dir.join("drop");
     std::fs::create_dir_all(&drop).expect("folders");
-    let config = write_config(&dir, &url, &topics, &drop, 100);
+    let config = write_config(&dir, &url, &topics, &drop, 100, "");
     let port = free_port();
     let mut child = spawn_on(&config, port);
     let base = format!("http://127.0.0.1:{port}");

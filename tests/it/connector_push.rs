@@ -1,24 +1,32 @@
 //! The push endpoint over HTTPS (rustls): a county may submit only its own county's records, a
 //! prefecture its counties', a province everything below; out-of-scope records are rejected per
 //! record (403 when all are) and never written; a repeated batch is acknowledged, not written
-//! twice; an unknown client gets nothing.
+//! twice; an unknown client gets nothing. With `client_ca`, clients are recognised by their
+//! certificate, and one without a certificate from the platform's CA fails the TLS handshake.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use connectors::config::Level;
-use connectors::push::{PushClient, PushConfig};
+use connectors::push::{CertificateFingerprint, ClientIdentity, PushClient, PushConfig};
 use schemas::registry::RegistryClient;
 use schemas::{TopicKind, TopicSpec};
 use serde_json::{Value, json};
-use tests::{read_partition, settings, start_registry, unique};
+use tests::{Issued, TestCa, read_partition, settings, start_registry, unique};
 
-fn client(token: &str, system: &str, region: &str, level: Level) -> PushClient {
+/// A client entry; its system id made unique, since it names the client's transactional id
+/// and tests run in parallel on one broker.
+fn client(identity: ClientIdentity, system: &str, region: &str, level: Level) -> PushClient {
     PushClient {
-        token: token.to_owned(),
-        system_id: system.to_owned(),
+        identity,
+        system_id: unique(system),
         region_code: region.to_owned(),
         level,
     }
+}
+
+fn token(token: &str) -> ClientIdentity {
+    ClientIdentity::Token(token.to_owned())
 }
 
 fn vehicle(id: &str, region: &str) -> Value {
@@ -29,71 +37,177 @@ fn vehicle(id: &str, region: &str) -> Value {
     })
 }
 
+/// A push endpoint on topics of its own, and what a test needs to talk to it.
+struct Endpoint {
+    _registry: hub::registry::SchemaRegistry,
+    addr: SocketAddr,
+    raw_topic: String,
+    /// The CA of the endpoint's own certificate, which clients trust.
+    server_ca: TestCa,
+    dir: PathBuf,
+}
+
+impl Endpoint {
+    /// Starts the endpoint for `clients`, requiring certificates from `client_ca` when given.
+    async fn start(clients: Vec<PushClient>, client_ca: Option<&TestCa>) -> Endpoint {
+        let (registry, registry_url) = start_registry().await;
+        let prefix = format!("{}.", unique("pushraw"));
+        let raw_topic = format!("{prefix}vehicle");
+        let progress = unique("progress");
+        schemas::kafka::ensure_topics(
+            &settings(),
+            &[
+                TopicSpec {
+                    name: raw_topic.clone(),
+                    kind: TopicKind::Raw,
+                    partitions: 1,
+                },
+                TopicSpec {
+                    name: progress.clone(),
+                    kind: TopicKind::State,
+                    partitions: 1,
+                },
+            ],
+            1,
+        )
+        .await
+        .expect("topics");
+
+        let dir = std::env::temp_dir().join(unique("tls"));
+        std::fs::create_dir_all(&dir).expect("folder");
+        let server_ca = TestCa::new("汇通测试服务端 CA");
+        let server = server_ca.server(&["localhost"]);
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text).expect(name);
+            dir.join(name)
+        };
+        let config = PushConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            tls_cert: write("cert.pem", &server.cert_pem),
+            tls_key: write("key.pem", &server.key_pem),
+            client_ca: client_ca.map(|ca| write("client-ca.pem", &ca.pem)),
+            topic_prefix: prefix,
+            clients,
+        };
+        let registry_client = RegistryClient::new(&registry_url).expect("client");
+        let (addr, _server) = connectors::push::start(
+            &config,
+            "push-test",
+            &settings(),
+            &progress,
+            &registry_client,
+        )
+        .await
+        .expect("push endpoint");
+        Endpoint {
+            _registry: registry,
+            addr,
+            raw_topic,
+            server_ca,
+            dir,
+        }
+    }
+
+    /// An HTTPS client trusting the endpoint, presenting `identity` if given.
+    fn http(&self, identity: Option<&Issued>) -> reqwest::Client {
+        self.http_builder(identity).build().expect("client")
+    }
+
+    /// The builder of [`Endpoint::http`], for more settings.
+    fn http_builder(&self, identity: Option<&Issued>) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(self.server_ca.pem.as_bytes()).expect("root"),
+            ])
+            .resolve("localhost", self.addr);
+        if let Some(issued) = identity {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(issued.identity_pem().as_bytes()).expect("identity"),
+            );
+        }
+        builder
+    }
+
+    /// Posts a vehicle batch: the status and JSON answer, or the error of a connection that
+    /// never got an HTTP answer.
+    async fn send(
+        &self,
+        http: &reqwest::Client,
+        token: Option<&str>,
+        body: Value,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        let url = format!(
+            "https://localhost:{}/push/v1/vehicle/batches",
+            self.addr.port()
+        );
+        let mut request = http.post(&url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json::<Value>().await.expect("JSON answer")))
+    }
+
+    /// The keys of the raw topic, committed records only.
+    fn written(&self) -> Vec<String> {
+        read_partition(&self.raw_topic, "read_committed")
+            .into_iter()
+            .map(|(k, _)| String::from_utf8(k.expect("key")).expect("UTF-8"))
+            .collect()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether TLS refused the connection (a rustls error inside the I/O error), as opposed to
+/// an HTTP answer or any other failure.
+fn refused_by_tls(error: &reqwest::Error) -> bool {
+    // An `io::Error`'s `source()` skips the error it wraps: open it with `get_ref()`.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_is_scoped_by_region_and_idempotent_by_batch() {
-    let (_registry, registry_url) = start_registry().await;
-    let prefix = format!("{}.", unique("pushraw"));
-    let raw_topic = format!("{prefix}vehicle");
-    let progress = unique("progress");
-    schemas::kafka::ensure_topics(
-        &settings(),
-        &[
-            TopicSpec {
-                name: raw_topic.clone(),
-                kind: TopicKind::Raw,
-                partitions: 1,
-            },
-            TopicSpec {
-                name: progress.clone(),
-                kind: TopicKind::State,
-                partitions: 1,
-            },
+    let endpoint = Endpoint::start(
+        vec![
+            client(token("county-token"), "cg-county", "530114", Level::County),
+            client(token("city-token"), "km-city", "530100", Level::Prefecture),
+            client(
+                token("province-token"),
+                "yn-province",
+                "530000",
+                Level::Province,
+            ),
         ],
-        1,
+        None,
     )
-    .await
-    .expect("topics");
-
-    let dir = std::env::temp_dir().join(unique("tls"));
-    std::fs::create_dir_all(&dir).expect("folder");
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).expect("cert");
-    std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).expect("key");
-    let config = PushConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        tls_cert: dir.join("cert.pem"),
-        tls_key: dir.join("key.pem"),
-        topic_prefix: prefix,
-        clients: vec![
-            client("county-token", "cg-county", "530114", Level::County),
-            client("city-token", "km-city", "530100", Level::Prefecture),
-            client("province-token", "yn-province", "530000", Level::Province),
-        ],
-    };
-    let registry = RegistryClient::new(&registry_url).expect("client");
-    let (addr, _server): (SocketAddr, _) =
-        connectors::push::start(&config, "push-test", &settings(), &progress, &registry)
-            .await
-            .expect("push endpoint");
-    let http = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("root"),
-        )
-        .resolve("localhost", addr)
-        .build()
-        .expect("client");
-    let url = format!("https://localhost:{}/push/v1/vehicle/batches", addr.port());
+    .await;
+    let http = endpoint.http(None);
     let send = |token: Option<&'static str>, body: Value| {
-        let (http, url) = (http.clone(), url.clone());
+        let (endpoint, http) = (&endpoint, &http);
         async move {
-            let mut request = http.post(&url).json(&body);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.expect("request");
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.expect("JSON answer"))
+            endpoint
+                .send(http, token, body)
+                .await
+                .expect("an HTTP answer")
         }
     };
 
@@ -175,14 +289,122 @@ async fn push_is_scoped_by_region_and_idempotent_by_batch() {
     let (status, _) = send(Some("forged"), json!({ "batch_id": "x", "records": [] })).await;
     assert_eq!(status, 401);
 
-    let keys: Vec<String> = read_partition(&raw_topic, "read_committed")
-        .into_iter()
-        .map(|(k, _)| String::from_utf8(k.expect("key")).expect("UTF-8"))
-        .collect();
     assert_eq!(
-        keys,
+        endpoint.written(),
         ["V1", "V5", "V7"],
         "exactly the in-scope records, once"
     );
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_clients_are_recognised_by_certificates_of_the_platform_ca() {
+    // The platform's CA issues each regional system a certificate; another CA issues one with
+    // the very same subject.
+    let platform = TestCa::new("云南省机关事务数据交换平台 CA");
+    let county = platform.client("呈贡区公务用车管理系统");
+    let unregistered = platform.client("昆明市公务用车管理系统");
+    let elsewhere = TestCa::new("其他机构 CA").client("呈贡区公务用车管理系统");
+    let endpoint = Endpoint::start(
+        vec![
+            client(
+                ClientIdentity::Certificate(CertificateFingerprint::of(&county.der)),
+                "cg-county",
+                "530114",
+                Level::County,
+            ),
+            client(token("city-token"), "km-city", "530100", Level::Prefecture),
+        ],
+        Some(&platform),
+    )
+    .await;
+    let batch = |id: &str, records: Vec<Value>| json!({ "batch_id": id, "records": records });
+
+    // The county's certificate alone identifies it: in-scope records in, others out per record.
+    let (status, body) = endpoint
+        .send(
+            &endpoint.http(Some(&county)),
+            None,
+            batch("b1", vec![vehicle("V1", "530114"), vehicle("V2", "530102")]),
+        )
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(
+        (status, body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (200, Some(1), Some(1)),
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["code"], "out_of_scope", "{body}");
+
+    // A certificate from another CA, or none: the handshake fails, no HTTP answer at all.
+    // Under TLS 1.2 the client sees the server's alert; under TLS 1.3 its handshake is done
+    // before the server checks the certificate, so it only sees the connection end (hyper
+    // drops the alert) — either way the request never reaches the endpoint.
+    for (who, identity) in [("another CA", Some(&elsewhere)), ("no certificate", None)] {
+        let tls12 = endpoint
+            .http_builder(identity)
+            .tls_version_max(reqwest::tls::Version::TLS_1_2)
+            .build()
+            .expect("client");
+        let error = endpoint
+            .send(&tls12, None, batch("b2", vec![vehicle("V3", "530114")]))
+            .await
+            .expect_err(who);
+        assert!(refused_by_tls(&error), "{who}, TLS 1.2: {error:?}");
+        let error = endpoint
+            .send(
+                &endpoint.http(identity),
+                None,
+                batch("b3", vec![vehicle("V4", "530114")]),
+            )
+            .await
+            .expect_err(who);
+        assert!(error.status().is_none(), "{who}, TLS 1.3: {error:?}");
+    }
+
+    // The platform's certificate of a system not registered by certificate: recognised by
+    // its token, or by nothing.
+    let http = endpoint.http(Some(&unregistered));
+    let (status, body) = endpoint
+        .send(&http, None, batch("c1", vec![vehicle("V7", "530114")]))
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("certificate_not_registered")),
+        "{body}"
+    );
+    let (status, body) = endpoint
+        .send(
+            &http,
+            Some("city-token"),
+            batch("c2", vec![vehicle("V5", "530114")]),
+        )
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+
+    // A token and a certificate of different systems: neither is believed.
+    let (status, body) = endpoint
+        .send(
+            &endpoint.http(Some(&county)),
+            Some("city-token"),
+            batch("c3", vec![vehicle("V6", "530114")]),
+        )
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("identity_conflict")),
+        "{body}"
+    );
+
+    assert_eq!(
+        endpoint.written(),
+        ["V1", "V5"],
+        "only what authenticated clients may submit"
+    );
 }

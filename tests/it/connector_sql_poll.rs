@@ -99,6 +99,8 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     .expect("instance thread");
     assert_eq!(first.written, loaded, "every row");
     assert_eq!((second.read, second.written), (0, 0), "nothing new");
+    assert_eq!(second.lag, Some(std::time::Duration::ZERO), "caught up");
+    assert!(first.lag.is_some(), "a table can tell its lag");
     assert_eq!((third.read, third.written), (1, 1), "only the changed row");
 
     let truth = sim.ground_truth();

@@ -169,3 +169,188 @@ pub async fn connector_topics() -> ConnectorTopics {
         .expect("creating the connector's topics");
     topics
 }
+
+/// A certificate authority for TLS tests (rcgen), as the platform's CA that issues each
+/// regional system its certificate. Everything comes out as PEM text, the form operators
+/// configure.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// The CA's certificate (PEM): what `client_ca` or `server_ca` point at.
+    pub pem: String,
+}
+
+/// A certificate issued by a [`TestCa`] and its private key.
+pub struct Issued {
+    /// The certificate (PEM).
+    pub cert_pem: String,
+    /// Its private key (PEM, PKCS#8).
+    pub key_pem: String,
+    /// The certificate (DER), e.g. for its fingerprint.
+    pub der: Vec<u8>,
+}
+
+impl Issued {
+    /// Certificate and key in one PEM text, as `reqwest::Identity::from_pem` and http_poll's
+    /// `client_identity` take them.
+    pub fn identity_pem(&self) -> String {
+        format!("{}{}", self.cert_pem, self.key_pem)
+    }
+}
+
+impl TestCa {
+    /// A new self-signed CA named `name`.
+    pub fn new(name: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+        let mut params = CertificateParams::new(Vec::new()).expect("CA parameters");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        TestCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    fn issue(
+        &self,
+        names: &[&str],
+        common_name: &str,
+        usage: rcgen::ExtendedKeyUsagePurpose,
+    ) -> Issued {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("certificate parameters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signing");
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses).
+    pub fn server(&self, names: &[&str]) -> Issued {
+        self.issue(
+            names,
+            names.first().copied().unwrap_or("server"),
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    }
+
+    /// A client certificate with subject CN `common_name` (a regional system's name).
+    pub fn client(&self, common_name: &str) -> Issued {
+        self.issue(&[], common_name, rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// A rustls server configuration presenting `server` and requiring a client certificate
+    /// issued by `self` (mTLS).
+    pub fn mtls_server_config(&self, server: &Issued) -> std::sync::Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.pem.as_bytes()).expect("CA PEM"))
+            .expect("CA root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.into(),
+            provider.clone(),
+        )
+        .build()
+        .expect("client verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from(server.der.clone())],
+                PrivateKeyDer::from_pem_slice(server.key_pem.as_bytes()).expect("key PEM"),
+            )
+            .expect("server certificate");
+        std::sync::Arc::new(config)
+    }
+}
+
+/// A `hub` process of its own (topics behind a unique prefix, its own consumer groups and state
+/// folder); stopped with SIGTERM, then SIGKILL, when dropped.
+pub struct HubProcess {
+    child: std::process::Child,
+    /// Its HTTP endpoints, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+}
+
+impl HubProcess {
+    /// Starts the hub binary with `args` added to the address options; logs go to stderr at
+    /// `warn`.
+    pub fn start(args: &[String]) -> Self {
+        let port = free_port();
+        let child = std::process::Command::new(binary("hub"))
+            .args(["--bootstrap", &bootstrap()])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("starting the hub");
+        HubProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Waits until `/readyz` answers 200, failing the test if the process exits first.
+    pub async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hub at {} exited during start-up: {status}", self.url);
+            }
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hub at {} not ready",
+                self.url
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

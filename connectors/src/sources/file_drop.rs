@@ -91,6 +91,26 @@ pub fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The age of the oldest of `files` by modification time (zero for none): how long the oldest
+/// drop has waited.
+fn oldest_age(files: &[PathBuf]) -> std::time::Duration {
+    files
+        .iter()
+        .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
+        .filter_map(|modified| modified.elapsed().ok())
+        .max()
+        .unwrap_or_default()
+}
+
+/// The committer back from a commit thread, or the commit's error.
+fn join<'c, 'a>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<&'c mut Committer<'a>, InstanceError>>,
+) -> Result<&'c mut Committer<'a>, InstanceError> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn checksum(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -254,7 +274,9 @@ pub(crate) fn poll(
     committer: &mut Committer<'_>,
 ) -> Result<(), InstanceError> {
     let instance = &context.config.id;
-    for path in pending_files(&source.dir)? {
+    let pending = pending_files(&source.dir)?;
+    committer.lag(oldest_age(&pending));
+    for path in pending {
         let bytes = std::fs::read(&path)?;
         let checksum = checksum(&bytes);
         let name = path
@@ -303,36 +325,56 @@ pub(crate) fn poll(
             progress.finish(checksum.clone());
             committer.commit(context, Vec::new(), &progress)?;
         }
-        while let Some(chunk) = chunks.next() {
-            committer.read(chunk.len() as u64);
-            let mut out = Vec::with_capacity(chunk.len());
-            for row in chunk {
-                let location = format!("{name}:{}", row.line);
-                out.push(match &row.fields {
-                    Ok(fields) => context.map_row(fields, &checksum, location)?,
-                    Err(reason) => context.quarantine_record(
-                        "row_unreadable",
-                        None,
-                        reason.clone(),
-                        None,
-                        location,
-                        None,
-                    )?,
-                });
-            }
-            let mut progress = committed.clone();
-            match chunks.peek() {
-                Some(next) => {
-                    progress.current = Some(FilePosition {
-                        file: name.clone(),
-                        checksum: checksum.clone(),
-                        next_line: next[0].line,
+        // Each batch is committed on a second thread while the next one is mapped: a commit
+        // waits for the broker, and the file goes on meanwhile. Commits stay in order, one at
+        // a time, and a failed one stops the file before the next is sent.
+        std::thread::scope(|scope| -> Result<(), InstanceError> {
+            let mut committing = None;
+            let mut idle = Some(&mut *committer);
+            while let Some(chunk) = chunks.next() {
+                let mut out = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    let location = format!("{name}:{}", row.line);
+                    out.push(match &row.fields {
+                        Ok(fields) => context.map_row(fields, &checksum, location)?,
+                        Err(reason) => context.quarantine_record(
+                            "row_unreadable",
+                            None,
+                            reason.clone(),
+                            None,
+                            location,
+                            None,
+                        )?,
                     });
                 }
-                None => progress.finish(checksum.clone()),
+                let mut progress = committed.clone();
+                match chunks.peek() {
+                    Some(next) => {
+                        progress.current = Some(FilePosition {
+                            file: name.clone(),
+                            checksum: checksum.clone(),
+                            next_line: next[0].line,
+                        });
+                    }
+                    None => progress.finish(checksum.clone()),
+                }
+                let committer = match committing.take() {
+                    Some(handle) => join(handle)?,
+                    None => idle.take().expect("the committer is idle or committing"),
+                };
+                let rows = chunk.len() as u64;
+                committing = Some(scope.spawn(move || {
+                    committer.read(rows);
+                    committer
+                        .commit(context, out, &progress)
+                        .map(|()| committer)
+                }));
             }
-            committer.commit(context, out, &progress)?;
-        }
+            if let Some(handle) = committing {
+                join(handle)?;
+            }
+            Ok(())
+        })?;
         move_to(&path, "done", &checksum)?;
         tracing::info!(%instance, file = %name, "file ingested");
     }

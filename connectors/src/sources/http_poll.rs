@@ -3,6 +3,8 @@
 //! repeats is recognised by the record ids of the page before it, so nothing is written twice.
 //! 5xx answers, timeouts and unreadable bodies are retried with exponential backoff and
 //! jitter; `429` waits as `Retry-After` says; requests are spaced to a per-instance rate.
+//! A TLS failure (a refused client certificate, an untrusted server) fails the poll at once.
+//! Systems that want mTLS get `client_identity`, and `server_ca` trusts their own CA.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +26,14 @@ pub struct HttpPollConfig {
     /// Bearer token sent in `Authorization`.
     #[serde(default)]
     pub bearer_token: Option<String>,
-    /// PEM file with the client certificate and its private key, for systems that want mTLS.
+    /// PEM file with the client certificate (and its chain) and its private key, for systems
+    /// that want mTLS.
     #[serde(default)]
     pub client_identity: Option<std::path::PathBuf>,
+    /// PEM bundle of the CA(s) the system's server certificate must chain to, e.g. a provincial
+    /// e-government CA. When set, only these are trusted (not the public web's roots).
+    #[serde(default)]
+    pub server_ca: Option<std::path::PathBuf>,
     /// How the API pages.
     pub pagination: Pagination,
     /// The field of a page holding the array of records.
@@ -297,7 +304,16 @@ impl Client<'_> {
                     )));
                 }
                 Err(e) => {
-                    last_error = e.to_string();
+                    if let Some(tls) = tls_failure(&e) {
+                        // A refused or unverifiable certificate stays so on the next attempt:
+                        // fail now, and the runtime's restart backoff paces further tries.
+                        return Err(InstanceError::SourceSystem(format!(
+                            "TLS with {} failed (not retried): {tls}{}",
+                            self.config.url,
+                            tls_hint(tls)
+                        )));
+                    }
+                    last_error = chain(&e);
                     backoff
                 }
             };
@@ -317,6 +333,58 @@ impl Client<'_> {
     }
 }
 
+/// An error and its causes, outermost first. An `io::Error`'s `source()` skips the error it
+/// wraps (where rustls puts its own), so that one is opened with `get_ref()`.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| {
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        }
+    })
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message leaves the causes out, and
+/// they are what an operator needs: refused, timed out, which TLS alert).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    for cause in causes(error) {
+        let text = cause.to_string();
+        // An `io::Error` shows the text of the error it wraps.
+        if texts.last() != Some(&text) {
+            texts.push(text);
+        }
+    }
+    texts.join(": ")
+}
+
+/// The rustls error behind a failed request, if TLS is what failed.
+fn tls_failure<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    causes(error).find_map(|e| e.downcast_ref::<rustls::Error>())
+}
+
+/// What an operator most likely has to change for a TLS failure.
+fn tls_hint(error: &rustls::Error) -> &'static str {
+    use rustls::AlertDescription as Alert;
+    match error {
+        rustls::Error::AlertReceived(
+            Alert::CertificateRequired | Alert::BadCertificate | Alert::UnknownCA,
+        )
+        | rustls::Error::NoCertificatesPresented => {
+            " (the system wants a client certificate it trusts: check client_identity)"
+        }
+        rustls::Error::InvalidCertificate(_) => {
+            " (the system's certificate is not trusted: check server_ca)"
+        }
+        _ => "",
+    }
+}
+
 /// Reads every page the API has past the committed position, committing each page with the
 /// position after it.
 pub(crate) fn poll(
@@ -326,12 +394,20 @@ pub(crate) fn poll(
     committer: &mut Committer<'_>,
 ) -> Result<(), InstanceError> {
     let mut builder = reqwest::Client::builder().timeout(source.timeout);
+    let unusable = |what: &str, path: &std::path::Path, e: reqwest::Error| {
+        InstanceError::SourceSystem(format!("{what} {}: {}", path.display(), chain(&e)))
+    };
     if let Some(path) = &source.client_identity {
         let pem = std::fs::read(path)?;
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            InstanceError::SourceSystem(format!("client identity {}: {e}", path.display()))
-        })?;
+        let identity =
+            reqwest::Identity::from_pem(&pem).map_err(|e| unusable("client_identity", path, e))?;
         builder = builder.identity(identity);
+    }
+    if let Some(path) = &source.server_ca {
+        let pem = std::fs::read(path)?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| unusable("server_ca", path, e))?;
+        builder = builder.tls_certs_only(roots);
     }
     let mut client = Client {
         http: builder

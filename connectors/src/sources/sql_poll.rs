@@ -72,7 +72,8 @@ fn batch_query(source: &SqlPollConfig, limit: usize) -> Result<String, InstanceE
         identifier(&source.id_column)?,
     );
     Ok(format!(
-        "SELECT row_to_json(t)::text, t.{updated}::text, t.{id}::text FROM {table} t \
+        "SELECT row_to_json(t)::text, t.{updated}::text, t.{id}::text, \
+         extract(epoch FROM now() - t.{updated})::float8 FROM {table} t \
          WHERE $1::text IS NULL OR (t.{updated}, t.{id}::text) > ($1::timestamptz, $2::text) \
          ORDER BY t.{updated}, t.{id}::text LIMIT {limit}"
     ))
@@ -105,6 +106,9 @@ pub(crate) fn poll(
         let rows = runtime
             .block_on(client.query(&statement, &[&committed.updated_at, &committed.id]))
             .map_err(database)?;
+        // The oldest unread change, by the database's clock: how far this instance trails.
+        let age: f64 = rows.first().map_or(0.0, |row| row.get(3));
+        committer.lag(std::time::Duration::from_secs_f64(age.max(0.0)));
         if rows.is_empty() {
             return Ok(());
         }

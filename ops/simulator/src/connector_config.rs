@@ -1,6 +1,7 @@
 //! The connector configuration that reads every simulated system over HTTP: each system's own
 //! field names mapped to the raw schema's (the simulator's canonical names are the raw field
-//! names), so the local stack and tests need no hand-written mapping.
+//! names; columns per energy carrier or cost item become elements of the raw arrays), so the
+//! local stack and tests need no hand-written mapping.
 
 use std::fmt::Write as _;
 
@@ -8,7 +9,7 @@ use apache_avro::Schema;
 use schemas::contract::{self, SchemaName};
 
 use crate::divisions::Level;
-use crate::systems::{Datum, Protocol, SystemProfile};
+use crate::systems::{Datum, Domain, Protocol, SystemProfile};
 
 /// How a raw field takes a source field.
 enum Target {
@@ -16,10 +17,68 @@ enum Target {
     Text,
     /// A `RawQuantity`: the value with the system's unit.
     Quantity,
+    /// An element of a raw array, one per column (see [`element_of`]).
+    Element(Element),
+}
+
+/// A raw array element made from one simulator column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Element {
+    /// The raw array field.
+    array: &'static str,
+    /// The element's field naming what the column reports.
+    label_field: &'static str,
+    /// The element's quantity field.
+    quantity_field: &'static str,
+    /// What the element's label field says: the wording of the national forms, whatever the
+    /// system calls its column (`电力`, not `dl` or `electricity`).
+    label: &'static str,
+}
+
+/// Simulator columns that the raw schema holds as array elements: one column per energy
+/// carrier (能源品种) in `lines`, per cost item (成本项目) in `items`, per use of space (用房类型)
+/// in `areas`.
+fn element_of(domain: Domain, canonical: &str) -> Option<Element> {
+    let (array, label_field, quantity_field) = match domain {
+        Domain::EnergyReport => ("lines", "carrier", "amount"),
+        Domain::OperatingCost => ("items", "item", "amount"),
+        Domain::OfficeBuilding => ("areas", "use", "area"),
+        _ => return None,
+    };
+    let label = match (domain, canonical) {
+        (Domain::EnergyReport, "electricity") => "电力",
+        (Domain::EnergyReport, "natural_gas") => "天然气",
+        (Domain::EnergyReport, "gasoline") => "汽油",
+        (Domain::EnergyReport, "diesel") => "柴油",
+        (Domain::EnergyReport, "heat") => "热力",
+        (Domain::OperatingCost, "cost_personnel") => "人员经费",
+        (Domain::OperatingCost, "cost_office") => "办公及印刷费",
+        (Domain::OperatingCost, "cost_postal") => "邮电费",
+        (Domain::OperatingCost, "cost_travel") => "差旅费",
+        (Domain::OperatingCost, "cost_meetings") => "会议费",
+        (Domain::OperatingCost, "cost_training") => "培训费",
+        (Domain::OperatingCost, "cost_maintenance") => "日常维修费",
+        (Domain::OperatingCost, "cost_utilities") => "办公用房水电费",
+        (Domain::OperatingCost, "cost_heating") => "办公用房取暖费",
+        (Domain::OperatingCost, "cost_property") => "办公用房物业管理费",
+        (Domain::OperatingCost, "cost_vehicle") => "公务用车运行维护费",
+        (Domain::OperatingCost, "cost_reception") => "公务接待费",
+        (Domain::OfficeBuilding, "office_area") => "办公室用房",
+        _ => return None,
+    };
+    Some(Element {
+        array,
+        label_field,
+        quantity_field,
+        label,
+    })
 }
 
 /// What the raw schema of `profile`'s domain does with field `name`, if it has it.
 fn target(profile: &SystemProfile, name: &str) -> Option<Target> {
+    if let Some(element) = element_of(profile.domain, name) {
+        return Some(Target::Element(element));
+    }
     let Schema::Record(record) = contract::schema(SchemaName::Raw(profile.domain)) else {
         return None;
     };
@@ -46,15 +105,23 @@ fn target(profile: &SystemProfile, name: &str) -> Option<Target> {
     }
 }
 
-/// Whether every field the system sends lands in a raw field: domains whose raw form nests
-/// fields into lines (energy carriers, cost items) are left out until the mapping can build
-/// lines from columns — a record that silently lost its carriers would be worse than none.
-fn mappable(profile: &SystemProfile) -> bool {
+/// The fields of `profile` that land nowhere in the raw schema (besides the record id and
+/// update time, which go to the key and provenance).
+pub fn unmapped_fields(profile: &SystemProfile) -> Vec<&'static str> {
     profile
         .fields
         .iter()
         .filter(|f| !matches!(f.canonical, "record_id" | "updated_at"))
-        .all(|f| target(profile, f.canonical).is_some())
+        .filter(|f| target(profile, f.canonical).is_none())
+        .map(|f| f.canonical)
+        .collect()
+}
+
+/// Whether every field the system sends lands in a raw field: a system with a field the raw
+/// schema cannot hold is left out — a record that silently lost a field would be worse than
+/// none (see [`unmapped_fields`]).
+fn mappable(profile: &SystemProfile) -> bool {
+    unmapped_fields(profile).is_empty()
 }
 
 /// The `[[instance]]` tables for every system that can be mapped, reading over HTTP with the
@@ -80,7 +147,7 @@ pub struct Overrides {
     pub source: Option<(String, String)>,
 }
 
-/// The `[[instance]]` table of one system, if its domain can be mapped from flat fields.
+/// The `[[instance]]` table of one system, if every field it sends can be mapped.
 pub fn instance_toml(
     profile: &SystemProfile,
     base_url: &str,
@@ -93,8 +160,22 @@ pub fn instance_toml(
     {
         let mut fields = Vec::new();
         let mut quantities = Vec::new();
+        // Per array: its element fields and its columns, in the system's column order.
+        let mut arrays: Vec<(Element, Vec<String>)> = Vec::new();
         for f in &profile.fields {
             match (target(profile, f.canonical), f.unit) {
+                (Some(Target::Element(element)), unit) => {
+                    let column = format!(
+                        "  {{ label = {:?}, field = {:?}, unit = {:?} }},\n",
+                        element.label,
+                        f.name,
+                        unit.unwrap_or_default()
+                    );
+                    match arrays.iter_mut().find(|(e, _)| e.array == element.array) {
+                        Some((_, columns)) => columns.push(column),
+                        None => arrays.push((element, vec![column])),
+                    }
+                }
                 (Some(Target::Quantity), Some(unit)) => quantities.push(format!(
                     "{} = {{ field = {:?}, unit = {unit:?} }}",
                     f.canonical, f.name
@@ -147,7 +228,7 @@ record_id = [{id_field:?}]
 fields = {{ {fields} }}
 quantities = {{ {quantities} }}
 constants = {{ {constants} }}
-"#,
+{arrays}"#,
             instance = overrides.instance_id.as_deref().unwrap_or(&profile.id),
             id = profile.id,
             region = profile.region_code,
@@ -168,7 +249,155 @@ constants = {{ {constants} }}
                 .map_or(profile.id_field.as_str(), |(_, id_field)| id_field.as_str()),
             fields = fields.join(", "),
             quantities = quantities.join(", "),
+            arrays = arrays
+                .iter()
+                .map(|(e, columns)| format!(
+                    "[instance.mapping.arrays.{}]\nlabel_field = {:?}\nquantity_field = {:?}\n\
+                     columns = [\n{}]\n",
+                    e.array,
+                    e.label_field,
+                    e.quantity_field,
+                    columns.concat()
+                ))
+                .collect::<String>(),
         );
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use connectors::config::ConnectorConfig;
+    use connectors::raw::RawEncoder;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{Simulator, Size, World};
+
+    fn sim() -> Simulator {
+        Simulator::new(World::new(7, Size::Tiny))
+    }
+
+    /// What `simulator connector-config` prints (the header of `main.rs`), parsed as the
+    /// connector does at start-up (`ops/dev up`).
+    fn parsed(sim: &Simulator) -> ConnectorConfig {
+        let text = format!(
+            "connector_id = \"simulator-connector\"\nregistry_url = \"http://127.0.0.1:9644\"\n\
+             [kafka]\nbootstrap = \"127.0.0.1:9092\"\n{}",
+            instances_toml(sim.systems(), "http://127.0.0.1:1")
+        );
+        ConnectorConfig::parse(Path::new("connectors.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    #[test]
+    fn generated_config_parses_with_lines_and_items() {
+        let sim = sim();
+        let config = parsed(&sim);
+        let mappable: Vec<&str> = sim
+            .systems()
+            .iter()
+            .filter(|p| mappable(p))
+            .map(|p| p.id.as_str())
+            .collect();
+        let ids: Vec<&str> = config.instances.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, mappable);
+        for domain in [Domain::EnergyReport, Domain::OperatingCost] {
+            let systems = sim.systems().iter().filter(|p| p.domain == domain).count();
+            let instances: Vec<_> = config
+                .instances
+                .iter()
+                .filter(|i| i.domain == domain)
+                .collect();
+            assert_eq!(instances.len(), systems, "every {domain:?} system");
+            for instance in instances {
+                let (array, columns) = match domain {
+                    Domain::EnergyReport => ("lines", 5),
+                    _ => ("items", 12),
+                };
+                assert_eq!(
+                    instance.mapping.arrays[array].columns.len(),
+                    columns,
+                    "{}",
+                    instance.id
+                );
+            }
+        }
+        let prefecture = config
+            .instances
+            .iter()
+            .find(|i| i.domain == Domain::EnergyReport && i.id.contains("-prefecture-"))
+            .expect("a prefecture energy report");
+        let electricity = &prefecture.mapping.arrays["lines"].columns[0];
+        assert_eq!(
+            (electricity.label.as_str(), electricity.unit.as_deref()),
+            ("电力", Some("万千瓦时"))
+        );
+    }
+
+    #[test]
+    fn records_of_every_generated_instance_map_and_encode() {
+        let sim = sim();
+        let config = parsed(&sim);
+        for instance in &config.instances {
+            let (sys, profile) = sim.system(&instance.system_id).expect("system");
+            let encoder = RawEncoder::with_schema_id(profile.domain, 1).expect("encoder");
+            for record in sim.records(sys, 0..3) {
+                // As http_poll and file_drop hand them over: text by the system's field names.
+                let source: BTreeMap<String, String> = profile
+                    .fields
+                    .iter()
+                    .zip(&record.cells)
+                    .map(|(f, c)| (f.name.clone(), c.text()))
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect();
+                let mapped = connectors::mapping::map(&instance.mapping, &source)
+                    .unwrap_or_else(|e| panic!("{}: {e}", instance.id));
+                assert_eq!(mapped.record_id, record.id);
+                let mut raw = serde_json::Value::Object(mapped.fields);
+                raw["provenance"] = json!({
+                    "source_system_id": profile.id, "reporting_level": "COUNTY",
+                    "reporter_region_code": profile.region_code,
+                    "source_record_id": record.id,
+                    "received_at": "2025-07-01T00:00:00.000Z", "connector_id": "c"
+                });
+                if profile.domain == Domain::EnergyReport {
+                    let lines = raw["lines"].as_array().expect("lines");
+                    assert_eq!(lines.len(), 5, "{}: {lines:?}", instance.id);
+                    let unit = profile.fields.iter().find(|f| f.canonical == "electricity");
+                    assert_eq!(lines[0]["carrier"], "电力");
+                    assert_eq!(
+                        lines[0]["amount"]["unit"],
+                        unit.and_then(|f| f.unit).unwrap()
+                    );
+                }
+                if let Err(e) = encoder.encode(&mut raw) {
+                    panic!("{}: {e}\n{raw:#}", instance.id);
+                }
+            }
+        }
+    }
+
+    /// The fields the raw schemas cannot hold yet, and so the systems left out: asset cards
+    /// send their category's name (资产分类名称), office buildings their room count (房间数).
+    #[test]
+    fn only_fields_without_a_raw_field_keep_systems_out() {
+        let sim = sim();
+        let left_out: BTreeMap<Domain, Vec<&str>> = sim
+            .systems()
+            .iter()
+            .filter(|p| instance_toml(p, "", &Overrides::default()).is_none())
+            .map(|p| (p.domain, unmapped_fields(p)))
+            .collect();
+        assert_eq!(
+            left_out,
+            BTreeMap::from([
+                (Domain::OfficeBuilding, vec!["rooms"]),
+                (Domain::AssetCard, vec!["category_name"]),
+            ])
+        );
+    }
 }

@@ -258,7 +258,11 @@ fn write_xlsx(
         maybe_break(&mut r, profile, row, opts, &mut quarantined);
         for (c, cell) in r.cells.iter().enumerate() {
             let res = match cell {
-                Cell::Num(v, _) => ws.write_number(row as u32, c as u16, *v).map(|_| ()),
+                // The number the system shows (rounded to its decimals), as CSV and JSON
+                // state it.
+                Cell::Num(v, _) => ws
+                    .write_number(row as u32, c as u16, cell.text().parse().unwrap_or(*v))
+                    .map(|_| ()),
                 Cell::Text(s) => ws.write_string(row as u32, c as u16, s).map(|_| ()),
                 Cell::Null => Ok(()),
             };

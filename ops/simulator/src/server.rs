@@ -11,8 +11,12 @@
 //!   With only `limit=` the cursor style starts from the beginning; with nothing, page 1 of 100.
 //!   Every system is served in all three styles; [`SystemProfile::protocol`] says which one its
 //!   real counterpart speaks.
-//! - `POST /systems/{id}/faults` with a [`Faults`] JSON body; `GET` shows it, `DELETE` clears.
+//! - `POST /systems/{id}/faults` with a [`Faults`] JSON body; `GET` shows a [`FaultStatus`]
+//!   (what is pending, requests and stalls so far), `DELETE` clears.
 //! - `GET /ground-truth`, `GET /healthz`.
+//!
+//! [`spawn`] serves plain HTTP; [`spawn_tls`] serves HTTPS, optionally requiring client
+//! certificates (mTLS) as some regional systems do.
 //!
 //! Faults are sequenced by the system's request counter since the faults were set, never by
 //! clocks or randomness, so a test sees the same failures on every run.
@@ -49,13 +53,36 @@ pub struct Faults {
     /// The next n records served carry one unparsable value (`N/A` in a number, `2025-13-45` in
     /// a date); ids and keys are unchanged.
     pub malformed_rows: u32,
+    /// Every n-th request (0 = never) waits [`Faults::stall_ms`] more before answering, as a
+    /// system behind an overloaded gateway does: with a client timeout below it, a timeout
+    /// without failing every request. A stalled request's body carries no other fault and is
+    /// no predecessor for `repeat_pages`, so the sequence is the same whether the client waited
+    /// or gave up.
+    pub stall_every: u32,
+    /// How long a stalled request waits, milliseconds (on top of `latency_ms`).
+    pub stall_ms: u64,
 }
 
 #[derive(Debug, Default)]
 struct FaultState {
     faults: Faults,
     requests: u64,
+    stalled: u64,
     previous: Vec<Record>,
+}
+
+/// What `GET /systems/{id}/faults` shows: the faults still pending (the `next n` counters
+/// count down as they strike) and what the system has seen since they were set, so a test can
+/// tell that its faults happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultStatus {
+    /// The faults, with what is left of the counted ones.
+    #[serde(flatten)]
+    pub faults: Faults,
+    /// Listing requests since the faults were set.
+    pub requests: u64,
+    /// How many of them were stalled (`stall_every`).
+    pub stalled: u64,
 }
 
 /// Shared state of the server.
@@ -98,6 +125,29 @@ pub async fn spawn(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     Ok((bound, tokio::spawn(serve(listener, sim))))
+}
+
+/// Like [`spawn`], over HTTPS with `tls`: the simulator then stands for a regional system that
+/// admits only clients with a certificate from its CA when `tls` has a client-certificate
+/// verifier (rustls `WebPkiClientVerifier`) — a client without one fails the handshake and
+/// never reaches the API. Bearer tokens are checked as over HTTP. `tls.alpn_protocols` decides
+/// whether HTTP/2 is offered (empty: HTTP/1.1).
+pub async fn spawn_tls(
+    sim: Arc<Simulator>,
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )?;
+    Ok((
+        bound,
+        tokio::spawn(server.serve(router(sim).into_make_service())),
+    ))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -146,11 +196,16 @@ async fn get_faults(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> R
     if s.sim.system(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在");
     }
-    let f = s
-        .faults
-        .lock()
-        .map(|m| m.get(&id).map(|f| f.faults.clone()).unwrap_or_default());
-    axum::Json(f.unwrap_or_default()).into_response()
+    let status = s.faults.lock().map(|m| {
+        m.get(&id)
+            .map(|f| FaultStatus {
+                faults: f.faults.clone(),
+                requests: f.requests,
+                stalled: f.stalled,
+            })
+            .unwrap_or_default()
+    });
+    axum::Json(status.unwrap_or_default()).into_response()
 }
 
 async fn set_faults(
@@ -233,7 +288,7 @@ async fn list_records(
     }
 
     // Fault sequencing: decide everything under the lock, act after it.
-    let (latency, verdict) = {
+    let (latency, verdict, stalled) = {
         let Ok(mut m) = s.faults.lock() else {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误");
         };
@@ -250,7 +305,10 @@ async fn list_records(
         } else {
             None
         };
-        (f.latency_ms, verdict)
+        let stalled = f.stall_every > 0 && n.is_multiple_of(u64::from(f.stall_every));
+        let latency = f.latency_ms + if stalled { f.stall_ms } else { 0 };
+        st.stalled += u64::from(stalled);
+        (latency, verdict, stalled)
     };
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -335,7 +393,10 @@ async fn list_records(
     };
 
     // Faults that change a successful body.
-    let (truncate, mut items) = {
+    let (truncate, mut items) = if stalled {
+        // The client may have given up: nothing may depend on whether it waited.
+        (false, records)
+    } else {
         let Ok(mut m) = s.faults.lock() else {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误");
         };
@@ -618,6 +679,61 @@ mod tests {
                 .any(|v| v == "N/A" || v == "2025-13-45")
         });
         assert!(malformed);
+
+        // Stalls: every 2nd request waits; a client with a shorter timeout gives up on it
+        // (request 1 is cut in half, 2 times out, 3 is whole).
+        api.faults(
+            &p,
+            serde_json::json!({ "stall_every": 2, "stall_ms": 400, "truncate_pages": 1 }),
+        )
+        .await;
+        let impatient = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let sent = impatient
+                .get(format!(
+                    "{}/systems/{}/records?page=1&page_size=5",
+                    api.base, p.id
+                ))
+                .bearer_auth(&p.token)
+                .send()
+                .await;
+            outcomes.push(match sent {
+                Ok(r) => Ok(serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).is_ok()),
+                Err(e) => Err(e.is_timeout()),
+            });
+        }
+        assert_eq!(outcomes, [Ok(false), Err(true), Ok(true)]);
+        let status: FaultStatus = api
+            .http
+            .get(format!("{}/systems/{}/faults", api.base, p.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                status.requests,
+                status.stalled,
+                status.faults.truncate_pages
+            ),
+            (3, 1, 0)
+        );
+        api.faults(
+            &p,
+            serde_json::json!({ "stall_every": 1, "stall_ms": 50, "truncate_pages": 1 }),
+        )
+        .await;
+        assert_eq!(
+            ids(&api.json(&p, "page=1&page_size=5").await, &p),
+            want[..5],
+            "a stalled answer carries no other fault"
+        );
 
         let r = api
             .http
