@@ -538,7 +538,8 @@ pub mod timestamp_millis {
     option_module!(chrono::DateTime<chrono::Utc>);
 }
 
-fn format_timestamp(value: DateTime<Utc>) -> String {
+/// A timestamp in the JSON form of `timestamp-millis` fields: RFC 3339 in UTC, milliseconds.
+pub fn format_timestamp(value: DateTime<Utc>) -> String {
     value.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -1,0 +1,926 @@
+//! Resolve (实体归并): every report of one entity — from the county, city and province
+//! platforms, and from any other source — meets here, keyed by entity id, and becomes one
+//! national record that lists every contributing report.
+//!
+//! The state of an entity is the latest report of each source system. A national record is a
+//! pure function of that state ([`merge`]), so it does not depend on the order reports arrive
+//! in: each field takes the value chosen by the domain's survivorship rule, and fields on which
+//! the reports disagree are recorded as conflicts.
+//!
+//! What one report does ([`Outcome`]):
+//! - a source system sends a report older than the one it sent before, or the same content
+//!   again (a daily snapshot in which nothing changed): **unchanged**, nothing is published;
+//! - the report changes the national values (a first report, a revision that supersedes the
+//!   earlier one, a level whose value wins): **published**, as a new revision;
+//! - otherwise the report leaves the national values as they were and only adds its provenance
+//!   (or a conflict): **merged duplicate**, published as a new revision listing it.
+//!
+//! Records are handled in their JSON form (the schemas crate's human-readable serde form), so
+//! one function serves every domain.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use schemas::Domain;
+use schemas::records::{Conflict, ConflictValue, Provenance, ReportingLevel, SurvivorshipRule};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Fields every national record has that resolution maintains rather than merges.
+const ENVELOPE: [&str; 6] = [
+    "entity_id",
+    "contributions",
+    "conflicts",
+    "warnings",
+    "revision",
+    "updated_at",
+];
+
+/// What a report did to its entity's national record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The national values changed: a new revision was published.
+    Published,
+    /// The national values stayed; the report's provenance (or a conflict) was added and a
+    /// new revision listing it was published.
+    MergedDuplicate,
+    /// Nothing changed; nothing was published.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The label used in metrics and the reconciliation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Published => "published",
+            Outcome::MergedDuplicate => "merged_duplicate",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One source system's latest report of the entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// Where it came from.
+    pub provenance: Provenance,
+    /// Its normalised values: the national record's fields without the envelope.
+    pub values: Map<String, Value>,
+    /// Findings that did not stop it, `CODE: message`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl SourceReport {
+    /// Splits a national record holding one report (the output of the earlier stages) into the
+    /// report's provenance, values and warnings. `None` if it has no contribution.
+    pub fn from_record(mut record: Map<String, Value>) -> Option<Self> {
+        let provenance = match record.remove("contributions") {
+            Some(Value::Array(mut contributions)) if !contributions.is_empty() => {
+                serde_json::from_value(contributions.swap_remove(0)).ok()?
+            }
+            _ => return None,
+        };
+        let warnings = match record.remove("warnings") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for field in ENVELOPE {
+            record.remove(field);
+        }
+        Some(SourceReport {
+            provenance,
+            values: record,
+            warnings,
+        })
+    }
+
+    /// When the source last changed the report, else when it was received.
+    fn changed_at(&self) -> DateTime<Utc> {
+        self.provenance
+            .source_timestamp
+            .unwrap_or(self.provenance.received_at)
+    }
+}
+
+/// What the hub keeps per entity (changelogged, restored after a restart).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    /// Revision of the last published national record (0 before the first).
+    pub revision: i64,
+    /// The latest report of each source system, by system id.
+    pub reports: BTreeMap<String, SourceReport>,
+}
+
+/// The survivorship rules of one domain: a default and per-field exceptions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainPolicy {
+    /// Rule for fields without an exception.
+    pub rule: SurvivorshipRule,
+    /// Rules of particular fields (top-level field names of the national record).
+    #[serde(default)]
+    pub fields: BTreeMap<String, SurvivorshipRule>,
+    /// Fields that describe a report rather than the entity (e.g. the datum a GPS source
+    /// used): taken by the rule, but a difference is not a conflict.
+    #[serde(default)]
+    pub not_compared: BTreeSet<String>,
+    /// Floating-point values (coordinates, speeds) closer than this agree.
+    #[serde(default = "default_float_tolerance")]
+    pub float_tolerance: f64,
+}
+
+fn default_float_tolerance() -> f64 {
+    1e-9
+}
+
+impl DomainPolicy {
+    fn rule_for(&self, field: &str) -> SurvivorshipRule {
+        self.fields.get(field).copied().unwrap_or(self.rule)
+    }
+}
+
+/// A survivorship file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// It could not be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// It is not TOML of the expected shape (the message names line and key).
+    #[error("{0}")]
+    Syntax(#[from] Box<toml::de::Error>),
+}
+
+/// Survivorship rules per domain (`hub/config/survivorship.toml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivorshipPolicy {
+    /// Rules of domains without a section of their own.
+    pub default: DomainPolicy,
+    /// Rules by domain (`vehicle`, `energy-report`, …).
+    #[serde(default)]
+    pub domain: BTreeMap<Domain, DomainPolicy>,
+}
+
+impl SurvivorshipPolicy {
+    /// The shipped rules.
+    pub fn shipped() -> Self {
+        toml::from_str(include_str!("../../config/survivorship.toml"))
+            .expect("the shipped survivorship policy parses (tested)")
+    }
+
+    /// Rules read from a TOML file of the shipped file's shape.
+    pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(toml::from_str(&text).map_err(Box::new)?)
+    }
+
+    /// The rules of `domain`.
+    pub fn for_domain(&self, domain: Domain) -> &DomainPolicy {
+        self.domain.get(&domain).unwrap_or(&self.default)
+    }
+}
+
+/// Adds `report` to `state` and says what it did; returns the national record to publish, if
+/// any, as JSON (revision and `updated_at` = `now` set).
+pub fn resolve(
+    state: &mut EntityState,
+    entity_id: &str,
+    report: SourceReport,
+    policy: &DomainPolicy,
+    now: DateTime<Utc>,
+) -> (Outcome, Option<Map<String, Value>>) {
+    let system = report.provenance.source_system_id.clone();
+    if let Some(earlier) = state.reports.get(&system) {
+        let stale = report.changed_at() < earlier.changed_at();
+        let same = earlier.values == report.values && earlier.warnings == report.warnings;
+        if stale || same {
+            return (Outcome::Unchanged, None);
+        }
+    }
+    let before = (state.revision > 0).then(|| merge(entity_id, &state.reports, policy));
+    state.reports.insert(system, report);
+    let after = merge(entity_id, &state.reports, policy);
+    let outcome = match &before {
+        Some(before) if *before == after => return (Outcome::Unchanged, None),
+        Some(before) if before.values == after.values => Outcome::MergedDuplicate,
+        _ => Outcome::Published,
+    };
+    state.revision += 1;
+    (outcome, Some(after.into_record(state.revision, now)))
+}
+
+/// A national record before its revision and time are set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The entity id.
+    pub entity_id: String,
+    /// Field values chosen by survivorship.
+    pub values: Map<String, Value>,
+    /// Every report, nearest the source first.
+    pub contributions: Vec<Provenance>,
+    /// Fields the reports disagree on.
+    pub conflicts: Vec<Conflict>,
+    /// Every report's warnings, once each.
+    pub warnings: Vec<String>,
+}
+
+impl Merged {
+    /// The national record's JSON form.
+    pub fn into_record(self, revision: i64, now: DateTime<Utc>) -> Map<String, Value> {
+        let mut record = self.values;
+        record.insert("entity_id".to_owned(), Value::String(self.entity_id));
+        record.insert("contributions".to_owned(), json(&self.contributions));
+        record.insert("conflicts".to_owned(), json(&self.conflicts));
+        record.insert("warnings".to_owned(), json(&self.warnings));
+        record.insert("revision".to_owned(), Value::from(revision));
+        record.insert(
+            "updated_at".to_owned(),
+            Value::String(schemas::logical::format_timestamp(now)),
+        );
+        record
+    }
+}
+
+/// The JSON form of provenance, conflicts and warnings, which always have one.
+fn json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// How near the owning unit a level is: the unit itself first, the province last.
+fn nearness(level: ReportingLevel) -> u8 {
+    match level {
+        ReportingLevel::Unit => 0,
+        ReportingLevel::County => 1,
+        ReportingLevel::Prefecture => 2,
+        ReportingLevel::Province => 3,
+    }
+}
+
+/// The national record of the reports: a pure function of the set, whatever their order.
+pub fn merge(
+    entity_id: &str,
+    reports: &BTreeMap<String, SourceReport>,
+    policy: &DomainPolicy,
+) -> Merged {
+    // Nearest the source first, then by system id: the order of contributions and the final
+    // tie-break of every rule.
+    let mut ordered: Vec<&SourceReport> = reports.values().collect();
+    ordered.sort_by(|a, b| {
+        nearness(a.provenance.reporting_level)
+            .cmp(&nearness(b.provenance.reporting_level))
+            .then_with(|| {
+                a.provenance
+                    .source_system_id
+                    .cmp(&b.provenance.source_system_id)
+            })
+    });
+    let fields: BTreeSet<&String> = ordered.iter().flat_map(|r| r.values.keys()).collect();
+    let mut values = Map::new();
+    let mut conflicts = Vec::new();
+    for field in fields {
+        let candidates: Vec<(usize, &Value)> = ordered
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.values.get(field).filter(|v| !v.is_null()).map(|v| (i, v)))
+            .collect();
+        let groups = agreeing(&candidates, policy.float_tolerance);
+        let compared = !policy.not_compared.contains(field.as_str());
+        let chosen = match groups.len() {
+            0 => Value::Null,
+            1 => candidates[0].1.clone(),
+            _ if !compared => {
+                choose(policy.rule_for(field), &ordered, &candidates, &groups).clone()
+            }
+            _ => {
+                let rule = policy.rule_for(field);
+                let winner = choose(rule, &ordered, &candidates, &groups);
+                conflicts.push(Conflict {
+                    field: field.clone(),
+                    values: ordered
+                        .iter()
+                        .map(|r| ConflictValue {
+                            value: r.values.get(field).filter(|v| !v.is_null()).map(text),
+                            provenance: r.provenance.clone(),
+                        })
+                        .collect(),
+                    chosen_value: Some(text(winner)),
+                    rule,
+                });
+                winner.clone()
+            }
+        };
+        values.insert(field.clone(), chosen);
+    }
+    let mut warnings: Vec<String> = Vec::new();
+    for warning in ordered.iter().flat_map(|r| &r.warnings) {
+        if !warnings.contains(warning) {
+            warnings.push(warning.clone());
+        }
+    }
+    Merged {
+        entity_id: entity_id.to_owned(),
+        values,
+        contributions: ordered.iter().map(|r| r.provenance.clone()).collect(),
+        conflicts,
+        warnings,
+    }
+}
+
+/// The value chosen by `rule` among `candidates` (index into `ordered`, non-null value);
+/// `groups` holds each candidate's group of agreeing values.
+fn choose<'v>(
+    rule: SurvivorshipRule,
+    ordered: &[&SourceReport],
+    candidates: &[(usize, &'v Value)],
+    groups: &Groups,
+) -> &'v Value {
+    // `candidates` is in `ordered` order (nearest first), so `min_by_key`/`max_by_key` ties
+    // resolve deterministically: `min` keeps the first, `max` the last.
+    let report = |i: usize| ordered[i];
+    let picked = match rule {
+        SurvivorshipRule::LatestSourceTimestamp => candidates
+            .iter()
+            .rev()
+            .max_by_key(|(i, _)| report(*i).changed_at()),
+        SurvivorshipRule::HighestReportingLevel => candidates
+            .iter()
+            .max_by_key(|(i, _)| nearness(report(*i).provenance.reporting_level)),
+        SurvivorshipRule::Majority => {
+            let size = |k: usize| groups.of.iter().filter(|g| **g == groups.of[k]).count();
+            candidates
+                .iter()
+                .enumerate()
+                .rev()
+                .max_by_key(|(k, _)| size(*k))
+                .map(|(_, c)| c)
+        }
+        // Nearest the source; an operator's decision and unknown rules fall back to it too.
+        SurvivorshipRule::ClosestToSource
+        | SurvivorshipRule::FirstNonNull
+        | SurvivorshipRule::ManualOverride
+        | SurvivorshipRule::Other => candidates.first(),
+    };
+    picked.map_or(&Value::Null, |(_, v)| v)
+}
+
+/// Which candidates agree: `of[k]` is candidate *k*'s group, numbered in order of appearance.
+struct Groups {
+    of: Vec<usize>,
+    count: usize,
+}
+
+impl Groups {
+    fn len(&self) -> usize {
+        self.count
+    }
+}
+
+/// Groups candidates whose values agree ([`agree`]) with a group's first value.
+fn agreeing(candidates: &[(usize, &Value)], float_tolerance: f64) -> Groups {
+    let mut firsts: Vec<&Value> = Vec::new();
+    let of = candidates
+        .iter()
+        .map(
+            |(_, v)| match firsts.iter().position(|f| agree(f, v, float_tolerance)) {
+                Some(g) => g,
+                None => {
+                    firsts.push(v);
+                    firsts.len() - 1
+                }
+            },
+        )
+        .collect();
+    Groups {
+        of,
+        count: firsts.len(),
+    }
+}
+
+/// Nested fields that say how a value was reported or converted, not what it is: never
+/// compared (a report in 升 carries a coefficient source with the density, one in kg none).
+const HOW_REPORTED: [&str; 3] = ["raw_value", "raw_unit", "coefficient_source"];
+
+/// Whether two reported values say the same: equal, or equal within what the reports'
+/// precision allows. An amount (an object with a decimal `value`) agrees with another in the
+/// same unit when they differ by less than half a unit of the last digit each report gave; an
+/// amount the hub computed (no `raw_value`) follows from compared fields and is not compared
+/// itself; [`HOW_REPORTED`] fields are not compared. Floating-point numbers agree within
+/// `float_tolerance`.
+fn agree(a: &Value, b: &Value, float_tolerance: f64) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => (x - y).abs() <= float_tolerance,
+                _ => x == y,
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| agree(x, y, float_tolerance))
+        }
+        (Value::Object(x), Value::Object(y)) => match (Amount::of(x), Amount::of(y)) {
+            (Some(p), Some(q)) => {
+                x.get("unit") == y.get("unit")
+                    && match (p.half_ulp, q.half_ulp) {
+                        (Some(hp), Some(hq)) => {
+                            p.value == q.value || (p.value - q.value).abs() < hp + hq
+                        }
+                        _ => true,
+                    }
+            }
+            _ => {
+                let keys = |m: &Map<String, Value>| -> BTreeSet<String> {
+                    m.keys()
+                        .filter(|k| !HOW_REPORTED.contains(&k.as_str()))
+                        .cloned()
+                        .collect()
+                };
+                keys(x) == keys(y) && keys(x).iter().all(|k| agree(&x[k], &y[k], float_tolerance))
+            }
+        },
+        _ => a == b,
+    }
+}
+
+/// An amount as the JSON form holds it: `{"value": "12.5", "unit": …, "raw_value": …}`.
+struct Amount {
+    value: Decimal,
+    /// Half a unit of the reported value's last digit, in the canonical unit; `None` when the
+    /// hub computed the amount.
+    half_ulp: Option<Decimal>,
+}
+
+impl Amount {
+    fn of(object: &Map<String, Value>) -> Option<Amount> {
+        let value: Decimal = object.get("value")?.as_str()?.parse().ok()?;
+        // Half a unit of the reported last digit, scaled by the factor from the reported unit
+        // to the canonical one — both read off the pair; zero if the text is not a number.
+        let half_ulp = object.get("raw_value").and_then(Value::as_str).map(|raw| {
+            raw.trim()
+                .parse::<Decimal>()
+                .ok()
+                .map_or(Decimal::ZERO, |reported| {
+                    let factor = if reported.is_zero() {
+                        Decimal::ONE
+                    } else {
+                        (value / reported).abs()
+                    };
+                    Decimal::new(1, reported.scale()) * factor / Decimal::TWO
+                })
+        });
+        Some(Amount { value, half_ulp })
+    }
+}
+
+/// A value as canonical text: strings as they are, anything else as compact JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2025-03-01T08:{minute:02}:00Z"))
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn report(system: &str, level: ReportingLevel, minute: u32, values: Value) -> SourceReport {
+        SourceReport {
+            provenance: Provenance {
+                source_system_id: system.to_owned(),
+                reporting_level: level,
+                reporter_region_code: "530114".to_owned(),
+                source_record_id: format!("{system}-1"),
+                source_timestamp: Some(at(minute)),
+                received_at: at(minute + 1),
+                connector_id: "c".to_owned(),
+                batch_id: None,
+            },
+            values: values.as_object().expect("object").clone(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn registry_policy() -> DomainPolicy {
+        DomainPolicy {
+            rule: SurvivorshipRule::ClosestToSource,
+            fields: BTreeMap::from([(
+                "status".to_owned(),
+                SurvivorshipRule::LatestSourceTimestamp,
+            )]),
+            not_compared: BTreeSet::from(["source_datum".to_owned()]),
+            float_tolerance: 1e-5,
+        }
+    }
+
+    use ReportingLevel::{County, Prefecture, Province};
+
+    /// A sequence of reports with the outcome each must have and the national values after it.
+    #[test]
+    fn outcomes_of_report_sequences() {
+        let county = |m, v: Value| report("county", County, m, v);
+        let city = |m, v: Value| report("city", Prefecture, m, v);
+        let province = |m, v: Value| report("province", Province, m, v);
+        type Step = (SourceReport, Outcome, Value);
+        let cases: Vec<(&str, Vec<Step>)> = vec![
+            (
+                "first report is published",
+                vec![(
+                    county(0, json!({"plate": "云A12345"})),
+                    Outcome::Published,
+                    json!({"plate": "云A12345"}),
+                )],
+            ),
+            (
+                "same levels, same values: merged duplicates",
+                vec![
+                    (
+                        county(0, json!({"plate": "云A12345"})),
+                        Outcome::Published,
+                        json!({"plate": "云A12345"}),
+                    ),
+                    (
+                        city(5, json!({"plate": "云A12345"})),
+                        Outcome::MergedDuplicate,
+                        json!({"plate": "云A12345"}),
+                    ),
+                    (
+                        province(9, json!({"plate": "云A12345"})),
+                        Outcome::MergedDuplicate,
+                        json!({"plate": "云A12345"}),
+                    ),
+                ],
+            ),
+            (
+                "a snapshot with nothing new changes nothing",
+                vec![
+                    (
+                        county(0, json!({"plate": "云A12345"})),
+                        Outcome::Published,
+                        json!({"plate": "云A12345"}),
+                    ),
+                    (
+                        county(30, json!({"plate": "云A12345"})),
+                        Outcome::Unchanged,
+                        json!({"plate": "云A12345"}),
+                    ),
+                ],
+            ),
+            (
+                "a stale report of the same system is ignored",
+                vec![
+                    (
+                        county(10, json!({"seats": 5})),
+                        Outcome::Published,
+                        json!({"seats": 5}),
+                    ),
+                    (
+                        county(3, json!({"seats": 7})),
+                        Outcome::Unchanged,
+                        json!({"seats": 5}),
+                    ),
+                ],
+            ),
+            (
+                "a revision supersedes the earlier report",
+                vec![
+                    (
+                        county(0, json!({"seats": 5})),
+                        Outcome::Published,
+                        json!({"seats": 5}),
+                    ),
+                    (
+                        county(20, json!({"seats": 7})),
+                        Outcome::Published,
+                        json!({"seats": 7}),
+                    ),
+                ],
+            ),
+            (
+                "the county owns registry data: a differing province value loses",
+                vec![
+                    (
+                        county(0, json!({"seats": 5})),
+                        Outcome::Published,
+                        json!({"seats": 5}),
+                    ),
+                    (
+                        province(30, json!({"seats": 7})),
+                        Outcome::MergedDuplicate,
+                        json!({"seats": 5}),
+                    ),
+                ],
+            ),
+            (
+                "order does not matter: the province first, then the county wins",
+                vec![
+                    (
+                        province(30, json!({"seats": 7})),
+                        Outcome::Published,
+                        json!({"seats": 7}),
+                    ),
+                    (
+                        county(0, json!({"seats": 5})),
+                        Outcome::Published,
+                        json!({"seats": 5}),
+                    ),
+                ],
+            ),
+            (
+                "per-field rule: the newest status wins whatever the level",
+                vec![
+                    (
+                        county(0, json!({"status": "IN_USE"})),
+                        Outcome::Published,
+                        json!({"status": "IN_USE"}),
+                    ),
+                    (
+                        province(30, json!({"status": "SCRAPPED"})),
+                        Outcome::Published,
+                        json!({"status": "SCRAPPED"}),
+                    ),
+                ],
+            ),
+            (
+                "an empty field does not erase another report's value",
+                vec![
+                    (
+                        county(0, json!({"seats": 5, "brand_model": null})),
+                        Outcome::Published,
+                        json!({"seats": 5, "brand_model": null}),
+                    ),
+                    (
+                        city(3, json!({"seats": null, "brand_model": "比亚迪秦"})),
+                        Outcome::Published,
+                        json!({"seats": 5, "brand_model": "比亚迪秦"}),
+                    ),
+                ],
+            ),
+        ];
+        let policy = registry_policy();
+        for (name, steps) in cases {
+            let mut state = EntityState::default();
+            let mut revision = 0;
+            for (i, (report, outcome, values)) in steps.into_iter().enumerate() {
+                let (got, published) = resolve(&mut state, "E1", report, &policy, at(59));
+                assert_eq!(got, outcome, "{name}, step {i}");
+                assert_eq!(
+                    published.is_some(),
+                    outcome != Outcome::Unchanged,
+                    "{name}, step {i}"
+                );
+                if let Some(record) = published {
+                    revision += 1;
+                    assert_eq!(record["revision"], json!(revision), "{name}, step {i}");
+                    assert_eq!(record["entity_id"], json!("E1"));
+                }
+                let merged = merge("E1", &state.reports, &policy);
+                assert_eq!(Value::Object(merged.values), values, "{name}, step {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn conflicts_list_every_report_and_the_rule() {
+        let mut state = EntityState::default();
+        let policy = registry_policy();
+        for r in [
+            report(
+                "province",
+                Province,
+                9,
+                json!({"seats": 7, "plate": "云A12345"}),
+            ),
+            report(
+                "county",
+                County,
+                0,
+                json!({"seats": 5, "plate": "云A12345"}),
+            ),
+            report(
+                "city",
+                Prefecture,
+                5,
+                json!({"seats": 5, "plate": "云A12345"}),
+            ),
+        ] {
+            resolve(&mut state, "E1", r, &policy, at(59));
+        }
+        let merged = merge("E1", &state.reports, &policy);
+        let systems: Vec<&str> = merged
+            .contributions
+            .iter()
+            .map(|p| p.source_system_id.as_str())
+            .collect();
+        assert_eq!(systems, ["county", "city", "province"], "nearest first");
+        assert_eq!(merged.conflicts.len(), 1, "plates agree");
+        let conflict = &merged.conflicts[0];
+        assert_eq!(conflict.field, "seats");
+        assert_eq!(conflict.chosen_value.as_deref(), Some("5"));
+        assert_eq!(conflict.rule, SurvivorshipRule::ClosestToSource);
+        let values: Vec<Option<&str>> =
+            conflict.values.iter().map(|v| v.value.as_deref()).collect();
+        assert_eq!(values, [Some("5"), Some("5"), Some("7")]);
+    }
+
+    #[test]
+    fn the_national_record_does_not_depend_on_arrival_order() {
+        let reports = [
+            report(
+                "province",
+                Province,
+                9,
+                json!({"seats": 7, "status": "IN_USE"}),
+            ),
+            report(
+                "county",
+                County,
+                0,
+                json!({"seats": 5, "status": "SCRAPPED"}),
+            ),
+            report("city", Prefecture, 5, json!({"seats": 6, "status": null})),
+        ];
+        let policy = registry_policy();
+        let mut finals = Vec::new();
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2]] {
+            let mut state = EntityState::default();
+            for i in order {
+                resolve(&mut state, "E1", reports[i].clone(), &policy, at(59));
+            }
+            finals.push(merge("E1", &state.reports, &policy));
+        }
+        assert!(finals.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(finals[0].values["seats"], json!(5));
+        assert_eq!(finals[0].values["status"], json!("IN_USE"), "newest status");
+    }
+
+    #[test]
+    fn rules_choose_as_documented() {
+        let ordered_reports = [
+            report("county", County, 0, json!({"x": "a"})),
+            report("city", Prefecture, 20, json!({"x": "b"})),
+            report("city2", Prefecture, 5, json!({"x": "b"})),
+            report("province", Province, 10, json!({"x": "c"})),
+        ];
+        let ordered: Vec<&SourceReport> = ordered_reports.iter().collect();
+        let candidates: Vec<(usize, &Value)> = ordered
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, &r.values["x"]))
+            .collect();
+        let cases = [
+            (SurvivorshipRule::ClosestToSource, "a"),
+            (SurvivorshipRule::FirstNonNull, "a"),
+            (SurvivorshipRule::HighestReportingLevel, "c"),
+            (SurvivorshipRule::LatestSourceTimestamp, "b"),
+            (SurvivorshipRule::Majority, "b"),
+        ];
+        for (rule, want) in cases {
+            let groups = agreeing(&candidates, 0.0);
+            assert_eq!(
+                choose(rule, &ordered, &candidates, &groups),
+                &json!(want),
+                "{rule:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_agree_within_the_reports_precision() {
+        let kwh = |value: &str, raw: Option<&str>, unit: Option<&str>| json!({"value": value, "unit": "KWH", "raw_value": raw, "raw_unit": unit});
+        let cases = [
+            ("same text", json!("云A12345"), json!("云A12345"), true),
+            (
+                "different text",
+                json!("云A12345"),
+                json!("云A12346"),
+                false,
+            ),
+            ("integers", json!(5), json!(5), true),
+            (
+                "floats within tolerance",
+                json!(25.000_001),
+                json!(25.000_009),
+                true,
+            ),
+            ("floats apart", json!(25.0), json!(25.001), false),
+            (
+                "万千瓦时 to 4 places and kWh to the unit",
+                kwh("12345.600000", Some("1.2346"), Some("万千瓦时")),
+                kwh("12345.000000", Some("12345"), Some("kWh")),
+                true,
+            ),
+            (
+                "a stale amount",
+                kwh("12345.600000", Some("1.2346"), Some("万千瓦时")),
+                kwh("11000.000000", Some("11000"), Some("kWh")),
+                false,
+            ),
+            (
+                "exact amounts must be equal",
+                kwh("12345.000000", Some("12345"), Some("kWh")),
+                kwh("12346.000000", Some("12346"), Some("kWh")),
+                false,
+            ),
+            (
+                "computed amounts follow their inputs",
+                kwh("100.000000", None, None),
+                kwh("101.000000", None, None),
+                true,
+            ),
+            (
+                "other units never agree",
+                kwh("1.000000", Some("1"), Some("kWh")),
+                json!({"value": "1.000000", "unit": "KGCE", "raw_value": "1", "raw_unit": "kgce"}),
+                false,
+            ),
+            (
+                "arrays element by element",
+                json!([{"carrier": "ELECTRICITY", "amount": kwh("12345.600000", Some("1.2346"), Some("万千瓦时"))}]),
+                json!([{"carrier": "ELECTRICITY", "amount": kwh("12345.000000", Some("12345"), Some("kWh"))}]),
+                true,
+            ),
+            ("arrays of other lengths", json!([1, 2]), json!([1]), false),
+        ];
+        for (name, a, b, want) in cases {
+            assert_eq!(agree(&a, &b, 1e-5), want, "{name}");
+            assert_eq!(agree(&b, &a, 1e-5), want, "{name}, reversed");
+        }
+    }
+
+    #[test]
+    fn report_fields_are_not_conflicts() {
+        let mut state = EntityState::default();
+        let policy = registry_policy();
+        for r in [
+            report(
+                "county",
+                County,
+                0,
+                json!({"latitude": 25.000_001, "source_datum": "WGS84"}),
+            ),
+            report(
+                "city",
+                Prefecture,
+                5,
+                json!({"latitude": 25.000_008, "source_datum": "GCJ02"}),
+            ),
+        ] {
+            resolve(&mut state, "E1", r, &policy, at(59));
+        }
+        let merged = merge("E1", &state.reports, &policy);
+        assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
+        assert_eq!(
+            merged.values["source_datum"],
+            json!("WGS84"),
+            "nearest the source"
+        );
+        assert_eq!(merged.values["latitude"], json!(25.000_001));
+    }
+
+    #[test]
+    fn reports_split_from_single_report_records() {
+        let record = json!({
+            "entity_id": "E1",
+            "seats": 5,
+            "contributions": [serde_json::to_value(&report("county", County, 0, json!({})).provenance).expect("json")],
+            "conflicts": [],
+            "warnings": ["PLATE_DOT: 号牌含分隔点"],
+            "revision": 0,
+            "updated_at": "2025-03-01T08:00:00.000Z",
+        });
+        let split = SourceReport::from_record(record.as_object().expect("object").clone())
+            .expect("one contribution");
+        assert_eq!(Value::Object(split.values), json!({"seats": 5}));
+        assert_eq!(split.warnings, ["PLATE_DOT: 号牌含分隔点"]);
+        assert_eq!(split.provenance.source_system_id, "county");
+        let none = json!({"entity_id": "E1", "contributions": []});
+        assert!(SourceReport::from_record(none.as_object().expect("object").clone()).is_none());
+    }
+
+    #[test]
+    fn shipped_policy_parses() {
+        let policy = SurvivorshipPolicy::shipped();
+        assert_eq!(
+            policy.for_domain(Domain::EnergyReport).rule,
+            SurvivorshipRule::LatestSourceTimestamp
+        );
+        assert_eq!(
+            policy.for_domain(Domain::Vehicle).rule,
+            SurvivorshipRule::ClosestToSource
+        );
+    }
+}
