@@ -2,15 +2,20 @@
 //! Schema Registry API, and runs until stopped.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use hub::pipeline::metrics::Metrics as PipelineMetrics;
+use hub::pipeline::{Pipeline, PipelineConfig, TopicNames};
 use hub::registry::{RegistryConfig, SchemaRegistry};
+use hub::stages::Rules;
+use hub::stages::resolve::SurvivorshipPolicy;
 use schemas::ClientSettings;
 use schemas::kafka::{TopicOutcome, ensure_topics};
 use schemas::registry::{RegistryClient, register_contract};
-use schemas::topics::{self, Partitions};
+use schemas::topics::Partitions;
 
 /// Command-line options; every option can also be set by the environment variable named.
 #[derive(Debug, Parser)]
@@ -50,6 +55,42 @@ struct Args {
     /// Log JSON lines instead of human-readable text.
     #[arg(long, env = "HUB_LOG_JSON")]
     log_json: bool,
+    /// This process's stable id (e.g. the pod name of a StatefulSet): the stages'
+    /// transactional ids derive from it, so a restarted process fences its predecessor at once.
+    /// Two live processes must not share it.
+    #[arg(long, env = "HUB_INSTANCE_ID", default_value = "hub-0")]
+    instance_id: String,
+    /// Prefix of the stages' consumer groups (`<prefix>-prepare`, `<prefix>-resolve`); every
+    /// process of one hub deployment uses the same.
+    #[arg(long, env = "HUB_GROUP_PREFIX", default_value = "huitong-hub")]
+    group_prefix: String,
+    /// Records per transaction, at most.
+    #[arg(long, env = "HUB_BATCH_RECORDS", default_value_t = 2000)]
+    batch_records: usize,
+    /// Time per transaction, at most, from its first record (e.g. `100ms`).
+    #[arg(long, env = "HUB_BATCH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    batch_interval: Duration,
+    /// `transaction.timeout.ms` of the stages' producers: how long a dead process's open
+    /// transaction can hold up the partitions' next owner.
+    #[arg(long, env = "HUB_TRANSACTION_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    transaction_timeout: Duration,
+    /// Folder of the local state stores (rebuilt from their changelogs when assigned).
+    #[arg(long, env = "HUB_STATE_DIR", default_value = "/tmp/huitong-hub-state")]
+    state_dir: std::path::PathBuf,
+    /// Memory cache of each partition's state store, in MiB.
+    #[arg(long, env = "HUB_STATE_CACHE_MIB", default_value_t = 16)]
+    state_cache_mib: usize,
+    /// Put before every topic name the pipeline uses (e.g. `staging.`), so that several hubs
+    /// can share one cluster; empty in production.
+    #[arg(long, env = "HUB_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+    /// Folder with `units.toml`, `labels.toml` or `checks.toml` replacing the shipped ones in
+    /// `hub/config/` (a file missing there keeps its shipped version).
+    #[arg(long, env = "HUB_RULES_DIR")]
+    rules_dir: Option<std::path::PathBuf>,
+    /// Survivorship rules (TOML) replacing the shipped `hub/config/survivorship.toml`.
+    #[arg(long, env = "HUB_SURVIVORSHIP")]
+    survivorship: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -64,7 +105,10 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding HTTP address {}", args.http_addr))?;
 
     let settings = ClientSettings::new(args.bootstrap);
-    let specs = topics::all(Partitions {
+    let names = TopicNames {
+        prefix: args.topic_prefix.clone(),
+    };
+    let specs = names.specs(Partitions {
         stream: args.stream_partitions,
         report: args.report_partitions,
     });
@@ -98,7 +142,10 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let mut router = telemetry::http::router(ops.clone());
+    let mut router = telemetry::http::router(ops.clone()).merge(hub::pipeline::accounting::router(
+        settings.clone(),
+        names.outcomes(),
+    ));
     if let Some(registry) = &registry {
         router = router.merge(registry.router());
     }
@@ -143,6 +190,37 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(subject = %name.subject(), id, "schema registered");
     }
 
+    let policy = match &args.survivorship {
+        Some(path) => SurvivorshipPolicy::load(path)
+            .with_context(|| format!("reading survivorship rules {}", path.display()))?,
+        None => SurvivorshipPolicy::shipped(),
+    };
+    let rules = match &args.rules_dir {
+        Some(dir) => Rules::load(dir)
+            .with_context(|| format!("reading validation rules from {}", dir.display()))?,
+        None => Rules::embedded().clone(),
+    };
+    let pipeline = Pipeline::start(
+        PipelineConfig {
+            settings: settings.clone(),
+            instance_id: args.instance_id.clone(),
+            group_prefix: args.group_prefix.clone(),
+            topics: names.clone(),
+            batch_records: args.batch_records,
+            batch_interval: args.batch_interval,
+            transaction_timeout: args.transaction_timeout,
+            // One folder per instance: two processes on one machine must not share stores.
+            state_dir: args.state_dir.join(&args.instance_id),
+            state_cache_bytes: args.state_cache_mib << 20,
+            policy,
+            rules: Arc::new(rules),
+        },
+        Arc::new(client),
+        PipelineMetrics::new(&metrics).context("creating pipeline metrics")?,
+    )
+    .await
+    .context("starting the pipeline")?;
+
     ops.set_ready(true);
     tracing::info!(
         bootstrap = %settings.bootstrap,
@@ -151,6 +229,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let served = server.await.context("HTTP server task")?;
+    tokio::task::spawn_blocking(move || pipeline.stop())
+        .await
+        .context("stopping the pipeline")?;
     if let Some(registry) = &registry {
         registry.shutdown().await;
     }

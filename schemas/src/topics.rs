@@ -9,6 +9,11 @@ use crate::Domain;
 /// Topic carrying quarantined records of every domain.
 pub const QUARANTINE: &str = "hub.quarantine";
 
+/// Topic carrying the hub's per-batch outcome counts (in, published, merged duplicate,
+/// unchanged, quarantined), read by the reconciliation (对账). Every batch has its own key, so
+/// compaction keeps them all.
+pub const OUTCOMES: &str = "hub.outcomes";
+
 /// Topic carrying the shared data-resource catalogue (政务信息资源目录), one entry per resource.
 pub const CATALOGUE: &str = "catalogue.entries";
 
@@ -23,8 +28,12 @@ pub enum TopicKind {
     Quarantine,
     /// Catalogue entries (key = resource code): compacted, kept forever.
     Catalogue,
-    /// Internal state of Huitong's processes (connector progress): compacted, kept forever.
+    /// Internal state of Huitong's processes (connector progress, resolution state):
+    /// compacted, kept forever.
     State,
+    /// Internal records between two hub stages (repartitioned by entity id): kept for the raw
+    /// retention period.
+    Internal,
 }
 
 /// The name and configuration of one topic.
@@ -43,7 +52,9 @@ impl TopicSpec {
     pub fn configs(&self) -> Vec<(&'static str, &'static str)> {
         match self.kind {
             // 7 days: time to re-process after a hub fix.
-            TopicKind::Raw => vec![("cleanup.policy", "delete"), ("retention.ms", "604800000")],
+            TopicKind::Raw | TopicKind::Internal => {
+                vec![("cleanup.policy", "delete"), ("retention.ms", "604800000")]
+            }
             TopicKind::National | TopicKind::Catalogue | TopicKind::State => {
                 vec![("cleanup.policy", "compact")]
             }
@@ -64,6 +75,19 @@ pub fn raw(domain: Domain) -> String {
 /// changes only with an incompatible contract change.
 pub fn national(domain: Domain) -> String {
     format!("national.{domain}.v1")
+}
+
+/// Name of the hub's internal topic carrying a domain's reports keyed by entity id, e.g.
+/// `hub.repartition.vehicle`: every report of one entity lands in one partition, whichever
+/// raw partition it came from (as a Kafka Streams repartition topic).
+pub fn repartition(domain: Domain) -> String {
+    format!("hub.repartition.{domain}")
+}
+
+/// Name of the compacted changelog of a domain's resolution state, e.g. `hub.changelog.vehicle`;
+/// partition *p* holds the state of the entities in partition *p* of the repartition topic.
+pub fn changelog(domain: Domain) -> String {
+    format!("hub.changelog.{domain}")
 }
 
 /// Partition counts for the exchange's topics.
@@ -107,6 +131,16 @@ pub fn all(partitions: Partitions) -> Vec<TopicSpec> {
                     kind: TopicKind::National,
                     partitions: per_domain(d),
                 },
+                TopicSpec {
+                    name: repartition(d),
+                    kind: TopicKind::Internal,
+                    partitions: per_domain(d),
+                },
+                TopicSpec {
+                    name: changelog(d),
+                    kind: TopicKind::State,
+                    partitions: per_domain(d),
+                },
             ]
         })
         .chain([
@@ -114,6 +148,11 @@ pub fn all(partitions: Partitions) -> Vec<TopicSpec> {
                 name: QUARANTINE.to_owned(),
                 kind: TopicKind::Quarantine,
                 partitions: partitions.report,
+            },
+            TopicSpec {
+                name: OUTCOMES.to_owned(),
+                kind: TopicKind::State,
+                partitions: 1,
             },
             TopicSpec {
                 name: CATALOGUE.to_owned(),
@@ -154,9 +193,9 @@ mod tests {
     }
 
     #[test]
-    fn layout_has_every_domain_twice_and_quarantine() {
+    fn layout_has_four_topics_per_domain_and_the_shared_ones() {
         let specs = all(Partitions::default());
-        assert_eq!(specs.len(), Domain::ALL.len() * 2 + 2);
+        assert_eq!(specs.len(), Domain::ALL.len() * 4 + 3);
         let positions = specs
             .iter()
             .find(|s| s.name == "raw.vehicle-position")

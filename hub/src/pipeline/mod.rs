@@ -1,0 +1,297 @@
+//! The hub's pipeline: the I/O around the pure stages in [`crate::stages`].
+//!
+//! Two sub-topologies, as Kafka Streams would build them, each its own consumer group and
+//! transactional producer, each exactly once ([`exactly_once`]):
+//!
+//! 1. **prepare** — `raw.<domain>` → decode → validate → normalise → key →
+//!    `hub.repartition.<domain>` (keyed by entity id), or `hub.quarantine`. Stateless.
+//! 2. **resolve** — `hub.repartition.<domain>` → resolve against the entity's state →
+//!    `national.<domain>.v1`, with the state change in `hub.changelog.<domain>`.
+//!
+//! Both write their outcome counts to `hub.outcomes` in the same transactions
+//! ([`accounting`]). More hub processes share the partitions through the consumer groups.
+
+pub mod accounting;
+pub mod exactly_once;
+pub mod metrics;
+pub mod national;
+pub mod preparer;
+pub mod quarantine;
+pub mod resolver;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use schemas::codec::{CodecError, Encoder};
+use schemas::registry::RegistryClient;
+use schemas::{ClientSettings, Domain, topics};
+
+use crate::stages::Rules;
+use crate::stages::resolve::SurvivorshipPolicy;
+use exactly_once::LoopConfig;
+use metrics::Metrics;
+use national::{NationalCodecs, NationalError};
+use quarantine::Quarantiner;
+use store::StoreError;
+
+/// Why a batch, or a stage, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Kafka refused a transaction step or could not be reached.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The consumer has no group metadata yet (it has not joined its group).
+    #[error("the consumer has not joined its group yet")]
+    NoGroupMetadata,
+    /// A local state store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A stored entity state is unreadable.
+    #[error("entity state: {0}")]
+    State(String),
+    /// A record could not be encoded.
+    #[error("codec: {0}")]
+    Codec(#[from] CodecError),
+    /// A national record could not be encoded.
+    #[error("national record: {0}")]
+    National(#[from] NationalError),
+    /// A stage's thread could not be started.
+    #[error("starting a stage thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl PipelineError {
+    /// A stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PipelineError::Kafka(_) => "kafka",
+            PipelineError::NoGroupMetadata => "no_group_metadata",
+            PipelineError::Store(_) => "state_store",
+            PipelineError::State(_) => "entity_state",
+            PipelineError::Codec(e) => e.code(),
+            PipelineError::National(e) => e.code(),
+            PipelineError::Thread(_) => "thread",
+        }
+    }
+
+    /// Whether the stage must start over with a new producer (fenced by a newer process with
+    /// its transactional id, or a fatal transaction error).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            PipelineError::Kafka(rdkafka::error::KafkaError::Transaction(e)) => e.is_fatal(),
+            PipelineError::Store(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The names of the topics the pipeline reads and writes: the contract's names
+/// ([`schemas::topics`]) behind an optional prefix, so that several hubs (or tests) can share
+/// one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicNames {
+    /// Put before every name, e.g. `staging.` (empty in production).
+    pub prefix: String,
+}
+
+impl TopicNames {
+    /// `raw.<domain>`.
+    pub fn raw(&self, domain: Domain) -> String {
+        format!("{}{}", self.prefix, topics::raw(domain))
+    }
+    /// `hub.repartition.<domain>`.
+    pub fn repartition(&self, domain: Domain) -> String {
+        format!("{}{}", self.prefix, topics::repartition(domain))
+    }
+    /// `hub.changelog.<domain>`.
+    pub fn changelog(&self, domain: Domain) -> String {
+        format!("{}{}", self.prefix, topics::changelog(domain))
+    }
+    /// `national.<domain>.v1`.
+    pub fn national(&self, domain: Domain) -> String {
+        format!("{}{}", self.prefix, topics::national(domain))
+    }
+    /// `hub.quarantine`.
+    pub fn quarantine(&self) -> String {
+        format!("{}{}", self.prefix, topics::QUARANTINE)
+    }
+    /// `hub.outcomes`.
+    pub fn outcomes(&self) -> String {
+        format!("{}{}", self.prefix, topics::OUTCOMES)
+    }
+
+    /// The domain of a raw topic name.
+    pub fn raw_domain(&self, topic: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| self.raw(*d) == topic)
+    }
+
+    /// The domain of a repartition topic name.
+    pub fn repartition_domain(&self, topic: &str) -> Option<Domain> {
+        Domain::ALL
+            .into_iter()
+            .find(|d| self.repartition(*d) == topic)
+    }
+
+    /// Every topic of the exchange, prefixed.
+    pub fn specs(&self, partitions: topics::Partitions) -> Vec<schemas::TopicSpec> {
+        let mut specs = topics::all(partitions);
+        for spec in &mut specs {
+            spec.name.insert_str(0, &self.prefix);
+        }
+        specs
+    }
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Kafka connection.
+    pub settings: ClientSettings,
+    /// This process's stable id (e.g. the pod name): its transactional ids derive from it, so
+    /// a restarted process fences its predecessor at once.
+    pub instance_id: String,
+    /// Consumer groups are `<group_prefix>-prepare` and `<group_prefix>-resolve`.
+    pub group_prefix: String,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// Records per transaction, at most.
+    pub batch_records: usize,
+    /// Time per transaction, at most, from its first record.
+    pub batch_interval: Duration,
+    /// `transaction.timeout.ms` of the stages' producers.
+    pub transaction_timeout: Duration,
+    /// Folder of the local state stores.
+    pub state_dir: PathBuf,
+    /// Memory cache of each state store, bytes.
+    pub state_cache_bytes: usize,
+    /// Survivorship rules.
+    pub policy: SurvivorshipPolicy,
+    /// Validation and normalisation rules.
+    pub rules: Arc<Rules>,
+}
+
+/// The running stages of one hub process.
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Registers the schemas the stages write and starts both stages on threads of their own.
+    pub async fn start(
+        config: PipelineConfig,
+        registry: Arc<RegistryClient>,
+        metrics: Metrics,
+    ) -> Result<Self, PipelineError> {
+        let codecs = NationalCodecs::register(registry.clone()).await?;
+        let quarantine_id = Encoder::<schemas::records::Quarantine>::register(&registry)
+            .await?
+            .schema_id();
+        let raw = preparer::RawCodecs::register(registry.clone()).await?;
+        let runtime = tokio::runtime::Handle::current();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stage_config = |stage: &'static str, topics: Vec<String>| LoopConfig {
+            stage,
+            group_id: format!("{}-{stage}", config.group_prefix),
+            topics,
+            transactional_id: format!("{}-{stage}-{}", config.group_prefix, config.instance_id),
+            batch_records: config.batch_records,
+            batch_interval: config.batch_interval,
+            transaction_timeout: config.transaction_timeout,
+        };
+        let names = &config.topics;
+        let prepare = stage_config("prepare", Domain::ALL.map(|d| names.raw(d)).to_vec());
+        let resolve = stage_config(
+            "resolve",
+            Domain::ALL.map(|d| names.repartition(d)).to_vec(),
+        );
+        let quarantiner = move || -> Result<Quarantiner, PipelineError> {
+            Ok(Quarantiner {
+                encoder: Encoder::with_schema_id(quarantine_id)?,
+            })
+        };
+        let settings = config.settings.clone();
+        let threads = vec![
+            spawn_stage(&settings, prepare, metrics.clone(), stop.clone(), {
+                let (config, metrics, runtime) = (config.clone(), metrics.clone(), runtime.clone());
+                move || {
+                    Ok(preparer::Preparer {
+                        topics: config.topics.clone(),
+                        raw: raw.clone(),
+                        rules: config.rules.clone(),
+                        quarantine: quarantiner()?,
+                        metrics: metrics.clone(),
+                        runtime: runtime.clone(),
+                    })
+                }
+            })?,
+            spawn_stage(&settings, resolve, metrics.clone(), stop.clone(), {
+                let metrics = metrics.clone();
+                move || {
+                    Ok(resolver::Resolver {
+                        topics: config.topics.clone(),
+                        settings: config.settings.clone(),
+                        policy: config.policy.clone(),
+                        codecs: codecs.clone(),
+                        quarantine: quarantiner()?,
+                        state_dir: config.state_dir.clone(),
+                        cache_bytes: config.state_cache_bytes,
+                        restore_timeout: config.transaction_timeout * 2 + Duration::from_secs(30),
+                        metrics: metrics.clone(),
+                        runtime: runtime.clone(),
+                        stores: HashMap::new(),
+                    })
+                }
+            })?,
+        ];
+        Ok(Pipeline { stop, threads })
+    }
+
+    /// Stops both stages after their current batch and waits for them.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs a stage on a thread of its own until `stop`: after an error (a fenced producer, a lost
+/// broker) the stage starts over with a new consumer, producer and empty stores, after a pause.
+fn spawn_stage<S: exactly_once::Stage>(
+    settings: &ClientSettings,
+    config: LoopConfig,
+    metrics: Metrics,
+    stop: Arc<AtomicBool>,
+    mut make: impl FnMut() -> Result<S, PipelineError> + Send + 'static,
+) -> Result<JoinHandle<()>, PipelineError> {
+    let settings = settings.clone();
+    let name = format!("stage-{}", config.stage);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let mut pause = Duration::from_millis(500);
+            while !stop.load(Ordering::Acquire) {
+                let result = make().and_then(|mut stage| {
+                    exactly_once::run(&settings, &config, &mut stage, &metrics, &stop)
+                });
+                match result {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::error!(stage = config.stage, code = e.code(), error = %e, "stage failed; starting over");
+                        let until = std::time::Instant::now() + pause;
+                        while std::time::Instant::now() < until && !stop.load(Ordering::Acquire) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        pause = (pause * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        })
+        .map_err(PipelineError::Thread)
+}

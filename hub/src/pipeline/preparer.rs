@@ -1,0 +1,265 @@
+//! The prepare stage's I/O: reads `raw.<domain>`, runs decode → validate → normalise → key
+//! ([`crate::stages`]), and writes each report in national form to `hub.repartition.<domain>`
+//! keyed by its entity id — or to `hub.quarantine` with the reason. Stateless.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::Utc;
+use schemas::Domain;
+use schemas::codec::{Decoder, Encoder};
+use schemas::contract::Record;
+use schemas::records::{
+    DataDomain, Provenance, Quarantine, QuarantineStage, RawAssetCard, RawEnergyReport,
+    RawInstitution, RawOfficeBuilding, RawOperatingCost, RawVehicle, RawVehiclePosition,
+    RawVehicleQuota,
+};
+use schemas::registry::RegistryClient;
+
+use super::accounting::{Counted, Tally};
+use super::exactly_once::{Input, Output, Stage};
+use super::metrics::Metrics;
+use super::quarantine::Quarantiner;
+use super::{PipelineError, TopicNames};
+use crate::stages::key::Keyed;
+use crate::stages::{self, Rules};
+
+/// A report ready for resolution.
+pub struct Prepared {
+    /// Its entity id: the repartition topic's key.
+    pub entity_id: String,
+    /// The reporter's region, for the accounting.
+    pub region: String,
+    /// The national record holding this one report, framed.
+    pub payload: Vec<u8>,
+}
+
+/// A report that goes to quarantine, and why.
+pub struct Rejected {
+    /// The stage that refused it.
+    pub stage: QuarantineStage,
+    /// Stable error code.
+    pub code: String,
+    /// The offending field, if one.
+    pub field: Option<String>,
+    /// Chinese first.
+    pub message: String,
+    /// Where it came from, if it decoded (boxed: a rejection is the rare path).
+    pub provenance: Option<Box<Provenance>>,
+}
+
+trait DomainStages: Send + Sync {
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        rules: &Rules,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Prepared, Rejected>;
+}
+
+struct Typed<R>
+where
+    R: stages::Stage + Record,
+    R::National: Record,
+{
+    decoder: Decoder<R>,
+    encoder: Encoder<R::National>,
+}
+
+impl<R> DomainStages for Typed<R>
+where
+    R: stages::Stage + Record + Send + Sync,
+    R::National: Record + Keyed + Send + Sync,
+{
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        rules: &Rules,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Prepared, Rejected> {
+        let decoded = match self.decoder.try_decode_cached(bytes) {
+            Ok(Some(raw)) => Ok(raw),
+            // A schema id not seen yet: ask the registry once.
+            Ok(None) => runtime.block_on(self.decoder.decode(bytes)),
+            Err(e) => Err(e),
+        };
+        let raw = decoded.map_err(|e| Rejected {
+            stage: QuarantineStage::Decode,
+            code: e.code().to_owned(),
+            field: None,
+            message: format!("无法解码原始记录 (the raw record does not decode): {e}"),
+            provenance: None,
+        })?;
+        let provenance = raw.provenance().clone();
+        let rejected = |stage, code: &str, field: &str, message: String| Rejected {
+            stage,
+            code: code.to_owned(),
+            field: (!field.is_empty()).then(|| field.to_owned()),
+            message,
+            provenance: Some(Box::new(provenance.clone())),
+        };
+        let mut accepted = stages::process(raw, rules)
+            .map_err(|r| rejected(r.stage, r.error_code(), r.field(), r.message()))?;
+        accepted
+            .record
+            .assign_key()
+            .map_err(|f| rejected(f.stage, f.code, &f.field, f.message))?;
+        let payload = self.encoder.encode(&accepted.record).map_err(|e| {
+            rejected(
+                QuarantineStage::Normalise,
+                e.code(),
+                "",
+                format!("标准化记录无法编码 (the national form does not encode): {e}"),
+            )
+        })?;
+        Ok(Prepared {
+            entity_id: accepted.record.entity_id().to_owned(),
+            region: provenance.reporter_region_code,
+            payload,
+        })
+    }
+}
+
+/// The raw decoders and national encoders of every domain.
+#[derive(Clone)]
+pub struct RawCodecs(Arc<HashMap<Domain, Box<dyn DomainStages>>>);
+
+impl RawCodecs {
+    /// Registers every national schema (the repartition topics carry national records) and
+    /// builds the domains' stages.
+    pub async fn register(
+        registry: Arc<RegistryClient>,
+    ) -> Result<Self, schemas::codec::CodecError> {
+        async fn typed<R>(
+            registry: &Arc<RegistryClient>,
+        ) -> Result<Box<dyn DomainStages>, schemas::codec::CodecError>
+        where
+            R: stages::Stage + Record + Send + Sync + 'static,
+            R::National: Record + Keyed + Send + Sync + 'static,
+        {
+            Ok(Box::new(Typed::<R> {
+                decoder: Decoder::new(registry.clone()),
+                encoder: Encoder::register(registry).await?,
+            }))
+        }
+        let mut by_domain = HashMap::new();
+        for domain in Domain::ALL {
+            let stages = match domain {
+                Domain::Institution => typed::<RawInstitution>(&registry).await?,
+                Domain::Vehicle => typed::<RawVehicle>(&registry).await?,
+                Domain::VehiclePosition => typed::<RawVehiclePosition>(&registry).await?,
+                Domain::VehicleQuota => typed::<RawVehicleQuota>(&registry).await?,
+                Domain::OfficeBuilding => typed::<RawOfficeBuilding>(&registry).await?,
+                Domain::EnergyReport => typed::<RawEnergyReport>(&registry).await?,
+                Domain::AssetCard => typed::<RawAssetCard>(&registry).await?,
+                Domain::OperatingCost => typed::<RawOperatingCost>(&registry).await?,
+            };
+            by_domain.insert(domain, stages);
+        }
+        Ok(RawCodecs(Arc::new(by_domain)))
+    }
+
+    /// Decode → validate → normalise → key for one raw record of `domain`.
+    pub fn prepare(
+        &self,
+        domain: Domain,
+        bytes: &[u8],
+        rules: &Rules,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Prepared, Rejected> {
+        self.0
+            .get(&domain)
+            .expect("every domain has its stages")
+            .prepare(bytes, rules, runtime)
+    }
+}
+
+/// The prepare stage of one hub process.
+pub struct Preparer {
+    /// Topic names.
+    pub topics: TopicNames,
+    /// The domains' stages.
+    pub raw: RawCodecs,
+    /// Validation and normalisation rules.
+    pub rules: Arc<Rules>,
+    /// Writes quarantine records.
+    pub quarantine: Quarantiner,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// For the registry, when a schema id is new.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Stage for Preparer {
+    type Pending = ();
+
+    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<(), PipelineError> {
+        let mut tally = Tally::default();
+        for input in batch {
+            let Some(domain) = self.topics.raw_domain(&input.topic) else {
+                continue;
+            };
+            self.metrics
+                .records_in
+                .with_label_values(&[domain.as_str()])
+                .inc();
+            let prepared = match input.payload.as_deref() {
+                Some(bytes) => self.raw.prepare(domain, bytes, &self.rules, &self.runtime),
+                None => Err(Rejected {
+                    stage: QuarantineStage::Decode,
+                    code: "empty_record".to_owned(),
+                    field: None,
+                    message: "记录为空 (the record has no value)".to_owned(),
+                    provenance: None,
+                }),
+            };
+            match prepared {
+                Ok(p) => {
+                    tally.add(domain, &p.region, Counted::In);
+                    out.push(Output {
+                        topic: self.topics.repartition(domain),
+                        partition: None,
+                        key: p.entity_id,
+                        payload: Some(p.payload),
+                    });
+                }
+                Err(r) => {
+                    let region = r
+                        .provenance
+                        .as_ref()
+                        .map_or("unknown", |p| p.reporter_region_code.as_str())
+                        .to_owned();
+                    tally.add(domain, &region, Counted::In);
+                    tally.add(domain, &region, Counted::Quarantined);
+                    out.push(self.quarantine.output(
+                        &self.topics,
+                        Quarantine {
+                            stage: r.stage,
+                            error_code: r.code,
+                            message: r.message,
+                            field: r.field,
+                            domain: Some(DataDomain::from(domain)),
+                            provenance: r.provenance.map(|p| *p),
+                            source_topic: Some(input.topic.clone()),
+                            source_partition: Some(input.partition),
+                            source_offset: Some(input.offset),
+                            source_location: None,
+                            original_key: input.key.clone(),
+                            original_value: input.payload.clone(),
+                            quarantined_at: Utc::now(),
+                        },
+                        &self.metrics,
+                    )?);
+                }
+            }
+        }
+        out.extend(tally.output(&self.topics.outcomes()));
+        Ok(())
+    }
+
+    fn committed(&mut self, (): ()) -> Result<(), PipelineError> {
+        Ok(())
+    }
+
+    fn revoked(&mut self, _: &BTreeSet<(String, i32)>) {}
+}

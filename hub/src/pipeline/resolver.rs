@@ -1,0 +1,306 @@
+//! The resolve stage's I/O: reads `hub.repartition.<domain>` (reports keyed by entity id), keeps
+//! each partition's entity states in a local [`Store`] restored from `hub.changelog.<domain>`,
+//! runs [`crate::stages::resolve`], and writes the national records, the state changes and the
+//! outcome counts in the batch's transaction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use schemas::records::{DataDomain, Quarantine, QuarantineStage};
+use schemas::{ClientSettings, Domain};
+
+use super::accounting::{Counted, Tally};
+use super::exactly_once::{Input, Output, Stage};
+use super::metrics::Metrics;
+use super::national::NationalCodecs;
+use super::quarantine::Quarantiner;
+use super::store::Store;
+use super::{PipelineError, TopicNames};
+use crate::stages::resolve::{EntityState, Outcome, SourceReport, SurvivorshipPolicy, resolve};
+
+/// A partition of a domain's repartition topic (and of its changelog).
+type PartitionId = (Domain, i32);
+
+/// The resolve stage of one hub process.
+pub struct Resolver {
+    /// Topic names.
+    pub topics: TopicNames,
+    /// Kafka settings, for restoring stores.
+    pub settings: ClientSettings,
+    /// Survivorship rules.
+    pub policy: SurvivorshipPolicy,
+    /// National record codecs.
+    pub codecs: NationalCodecs,
+    /// Writes quarantine records.
+    pub quarantine: Quarantiner,
+    /// Where the stores live.
+    pub state_dir: PathBuf,
+    /// Memory cache per store, bytes.
+    pub cache_bytes: usize,
+    /// How long restoring a store may wait for the changelog.
+    pub restore_timeout: Duration,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// For the registry, when a schema id is new.
+    pub runtime: tokio::runtime::Handle,
+    /// The stores of the partitions this process owns.
+    pub stores: HashMap<PartitionId, Store>,
+}
+
+/// State changes of a batch: partition, entity id, state bytes.
+pub type Changes = Vec<(PartitionId, String, Vec<u8>)>;
+
+impl Resolver {
+    /// The store of `partition`, rebuilt from its changelog if this process has none.
+    fn store(&mut self, partition: PartitionId) -> Result<&Store, PipelineError> {
+        if !self.stores.contains_key(&partition) {
+            let (domain, p) = partition;
+            let started = Instant::now();
+            let path = self.state_dir.join(format!("{domain}-{p}.redb"));
+            let mut store = Store::create(&path, self.cache_bytes)?;
+            let mut pending: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+            let mut failed = None;
+            schemas::kafka::read_to_end(
+                &self.settings,
+                &self.topics.changelog(domain),
+                Some(&[p]),
+                self.restore_timeout,
+                |_, key, value| {
+                    if failed.is_some() {
+                        return;
+                    }
+                    pending.push((
+                        String::from_utf8_lossy(key).into_owned(),
+                        value.map(<[u8]>::to_vec),
+                    ));
+                    if pending.len() >= 10_000 {
+                        failed = apply(&mut store, &mut pending).err();
+                    }
+                },
+            )?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            apply(&mut store, &mut pending)?;
+            let took = started.elapsed();
+            let entities = store.len()?;
+            self.metrics
+                .restore_duration
+                .with_label_values(&[domain.as_str()])
+                .observe(took.as_secs_f64());
+            self.metrics
+                .state_entities
+                .with_label_values(&[domain.as_str()])
+                .add(i64::try_from(entities).unwrap_or(i64::MAX));
+            tracing::info!(%domain, partition = p, entities, ?took, "state store restored");
+            self.stores.insert(partition, store);
+        }
+        Ok(&self.stores[&partition])
+    }
+}
+
+fn apply(
+    store: &mut Store,
+    pending: &mut Vec<(String, Option<Vec<u8>>)>,
+) -> Result<(), PipelineError> {
+    store.apply(pending.iter().map(|(k, v)| (k.as_str(), v.as_deref())))?;
+    pending.clear();
+    Ok(())
+}
+
+impl Stage for Resolver {
+    type Pending = Changes;
+
+    fn process(
+        &mut self,
+        batch: &[Input],
+        out: &mut Vec<Output>,
+    ) -> Result<Changes, PipelineError> {
+        let now = Utc::now();
+        // States touched by this batch: read-your-writes within the batch.
+        let mut touched: BTreeMap<(PartitionId, String), EntityState> = BTreeMap::new();
+        let mut changed: BTreeSet<(PartitionId, String)> = BTreeSet::new();
+        let mut tally = Tally::default();
+        for input in batch {
+            let Some(domain) = self.topics.repartition_domain(&input.topic) else {
+                continue;
+            };
+            let partition = (domain, input.partition);
+            let entity = input
+                .key
+                .as_deref()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
+            let report = input
+                .payload
+                .as_deref()
+                .ok_or_else(|| "空记录 (empty record)".to_owned())
+                .and_then(|bytes| {
+                    self.codecs
+                        .decode(domain, bytes, &self.runtime)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|record| {
+                    SourceReport::from_record(record)
+                        .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
+                });
+            let report = match report {
+                Ok(report) if !entity.is_empty() => report,
+                Ok(_) | Err(_) => {
+                    let message = report.err().unwrap_or_else(|| {
+                        "记录缺少实体标识 (the record has no entity id)".to_owned()
+                    });
+                    tally.add(domain, "unknown", Counted::Quarantined);
+                    out.push(self.quarantine.output(
+                        &self.topics,
+                        Quarantine {
+                            stage: QuarantineStage::Resolve,
+                            error_code: "report_unreadable".to_owned(),
+                            message,
+                            field: None,
+                            domain: Some(DataDomain::from(domain)),
+                            provenance: None,
+                            source_topic: Some(input.topic.clone()),
+                            source_partition: Some(input.partition),
+                            source_offset: Some(input.offset),
+                            source_location: None,
+                            original_key: input.key.clone(),
+                            original_value: input.payload.clone(),
+                            quarantined_at: now,
+                        },
+                        &self.metrics,
+                    )?);
+                    continue;
+                }
+            };
+            let key = (partition, entity.clone());
+            if !touched.contains_key(&key) {
+                let stored = match self.store(partition)?.get(&entity)? {
+                    Some(bytes) => serde_json::from_slice(&bytes)
+                        .map_err(|e| PipelineError::State(e.to_string()))?,
+                    None => EntityState::default(),
+                };
+                touched.insert(key.clone(), stored);
+            }
+            let state = touched.get_mut(&key).expect("inserted above");
+            let provenance = report.provenance.clone();
+            let (outcome, published) =
+                resolve(state, &entity, report, self.policy.for_domain(domain), now);
+            let encoded = published.map(|record| {
+                let conflicts = record
+                    .get("conflicts")
+                    .and_then(|c| c.as_array())
+                    .map_or(0, Vec::len);
+                (conflicts, self.codecs.encode(domain, record))
+            });
+            let region = &provenance.reporter_region_code;
+            match encoded {
+                None => {}
+                Some((conflicts, Ok(payload))) => {
+                    self.metrics
+                        .conflicts
+                        .with_label_values(&[domain.as_str()])
+                        .inc_by(conflicts as u64);
+                    out.push(Output {
+                        topic: self.topics.national(domain),
+                        partition: None,
+                        key: entity.clone(),
+                        payload: Some(payload),
+                    });
+                    changed.insert(key);
+                }
+                Some((_, Err(e))) => {
+                    // A merged record the national schema refuses is a hub defect: the report
+                    // waits in quarantine for the fix and a replay.
+                    tally.add(domain, region, Counted::Quarantined);
+                    out.push(self.quarantine.output(
+                        &self.topics,
+                        Quarantine {
+                            stage: QuarantineStage::Publish,
+                            error_code: e.code().to_owned(),
+                            message: e.to_string(),
+                            field: None,
+                            domain: Some(DataDomain::from(domain)),
+                            provenance: Some(provenance),
+                            source_topic: Some(input.topic.clone()),
+                            source_partition: Some(input.partition),
+                            source_offset: Some(input.offset),
+                            source_location: None,
+                            original_key: input.key.clone(),
+                            original_value: input.payload.clone(),
+                            quarantined_at: now,
+                        },
+                        &self.metrics,
+                    )?);
+                    continue;
+                }
+            }
+            tally.add(domain, region, counted(outcome));
+            self.metrics
+                .records_out
+                .with_label_values(&[domain.as_str(), outcome.as_str()])
+                .inc();
+        }
+        let mut changes = Changes::new();
+        for key in changed {
+            let bytes = serde_json::to_vec(&touched[&key]).expect("states serialise");
+            let ((domain, p), entity) = key;
+            out.push(Output {
+                topic: self.topics.changelog(domain),
+                partition: Some(p),
+                key: entity.clone(),
+                payload: Some(bytes.clone()),
+            });
+            changes.push(((domain, p), entity, bytes));
+        }
+        out.extend(tally.output(&self.topics.outcomes()));
+        Ok(changes)
+    }
+
+    fn committed(&mut self, changes: Changes) -> Result<(), PipelineError> {
+        let mut by_store: HashMap<PartitionId, Vec<(String, Vec<u8>)>> = HashMap::new();
+        for (partition, entity, bytes) in changes {
+            by_store.entry(partition).or_default().push((entity, bytes));
+        }
+        for (partition, entries) in by_store {
+            if let Some(store) = self.stores.get_mut(&partition) {
+                let before = store.len()?;
+                store.apply(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
+                )?;
+                let grown = store.len()? - before;
+                self.metrics
+                    .state_entities
+                    .with_label_values(&[partition.0.as_str()])
+                    .add(i64::try_from(grown).unwrap_or(i64::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>) {
+        for (topic, p) in partitions {
+            if let Some(domain) = self.topics.repartition_domain(topic)
+                && let Some(store) = self.stores.remove(&(domain, *p))
+            {
+                let held = store.len().unwrap_or(0);
+                self.metrics
+                    .state_entities
+                    .with_label_values(&[domain.as_str()])
+                    .sub(i64::try_from(held).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}
+
+fn counted(outcome: Outcome) -> Counted {
+    match outcome {
+        Outcome::Published => Counted::Published,
+        Outcome::MergedDuplicate => Counted::MergedDuplicate,
+        Outcome::Unchanged => Counted::Unchanged,
+    }
+}

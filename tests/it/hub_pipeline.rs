@@ -1,0 +1,379 @@
+//! End to end against the real broker: the simulator's three provinces, every mappable system
+//! read by connectors over HTTP, through the hub's pipeline — in-process, and as `hub`
+//! processes killed with SIGKILL again and again, two at once for part of the run. Afterwards
+//! every national topic holds exactly one record per ground-truth entity, listing every report
+//! that reached it, each revision published once; levels that disagree leave conflicts; and
+//! the reconciliation balances.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connectors::config::ConnectorConfig;
+use connectors::runtime::{Metrics as ConnectorMetrics, Runtime};
+use hub::pipeline::accounting::Reconciliation;
+use hub::pipeline::metrics::Metrics;
+use hub::pipeline::national::NationalCodecs;
+use hub::pipeline::{Pipeline, PipelineConfig, TopicNames};
+use hub::stages::Rules;
+use hub::stages::resolve::SurvivorshipPolicy;
+use schemas::Domain;
+use schemas::registry::RegistryClient;
+use schemas::topics::Partitions;
+use serde_json::{Map, Value};
+use simulator::connector_config::{Overrides, instance_toml};
+use simulator::{Simulator, Size, World};
+use tests::{HubProcess, start_registry, unique};
+
+const SEED: u64 = 20_251_123;
+
+/// The simulated provinces served over HTTP, a registry, the hub's topics, and connectors
+/// reading every mappable system into them.
+struct Stack {
+    truth: simulator::systems::GroundTruth,
+    names: TopicNames,
+    registry_url: String,
+    /// The systems the connectors read.
+    ingested: BTreeSet<String>,
+    connector: Runtime,
+    _registry: hub::registry::SchemaRegistry,
+    _server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let sim = Arc::new(Simulator::new(World::new(SEED, Size::Tiny)));
+        let (addr, server) =
+            simulator::server::spawn(sim.clone(), "127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("simulator");
+        let (registry, registry_url) = start_registry().await;
+        let names = TopicNames {
+            prefix: format!("{}.", unique("e2e")),
+        };
+        let partitions = Partitions {
+            stream: 3,
+            report: 2,
+        };
+        schemas::kafka::ensure_topics(&tests::settings(), &names.specs(partitions), 1)
+            .await
+            .expect("creating the hub's topics");
+        let base = format!("http://{addr}");
+        let mut instances = String::new();
+        let mut ingested = BTreeSet::new();
+        for profile in sim.systems() {
+            let overrides = Overrides {
+                topic: Some(names.raw(profile.domain)),
+                ..Overrides::default()
+            };
+            if let Some(toml) = instance_toml(profile, &base, &overrides) {
+                instances.push_str(&toml);
+                ingested.insert(profile.id.clone());
+            }
+        }
+        let header = format!(
+            "connector_id = \"e2e\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{}\"\nquarantine_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n",
+            unique("progress"),
+            names.quarantine(),
+            tests::bootstrap(),
+        );
+        let config =
+            ConnectorConfig::parse(std::path::Path::new("e2e.toml"), &(header + &instances))
+                .expect("generated configuration");
+        let connector = Runtime::start(
+            config,
+            ConnectorMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+        )
+        .await
+        .expect("connectors start");
+        Stack {
+            truth: sim.ground_truth(),
+            names,
+            registry_url,
+            ingested,
+            connector,
+            _registry: registry,
+            _server: server,
+        }
+    }
+
+    /// Stops the connectors.
+    async fn stop(self) {
+        let connector = self.connector;
+        tokio::task::spawn_blocking(move || connector.stop())
+            .await
+            .expect("stopping the connectors");
+    }
+
+    /// How many raw records the connectors write.
+    fn expected_in(&self) -> usize {
+        self.truth
+            .systems
+            .iter()
+            .filter(|s| self.ingested.contains(&s.id))
+            .map(|s| s.record_count)
+            .sum()
+    }
+
+    /// Waits until every raw record has its outcome, and returns the reconciliation.
+    async fn reconciled(&self, within: Duration) -> Reconciliation {
+        let expected_in = self.expected_in();
+        let deadline = Instant::now() + within;
+        loop {
+            let topic = self.names.outcomes();
+            let r = tokio::task::spawn_blocking(move || {
+                Reconciliation::read(&tests::settings(), &topic, Duration::from_secs(60))
+            })
+            .await
+            .expect("thread")
+            .expect("reconciliation");
+            if r.total.received as usize >= expected_in && r.balanced {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not catch up: {:?} of {expected_in}",
+                r.total
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Checks the national topics against the ground truth: one record per entity, listing
+    /// every report of it, and each key's revisions published once each, in order. Returns the
+    /// conflicts recorded, by domain and field.
+    async fn check_national(&self) -> BTreeMap<String, usize> {
+        let registry = Arc::new(RegistryClient::new(&self.registry_url).expect("client"));
+        let codecs = NationalCodecs::register(registry).await.expect("codecs");
+        let mut conflicts = BTreeMap::new();
+        for domain in Domain::ALL {
+            let systems: Vec<_> = self
+                .truth
+                .systems
+                .iter()
+                .filter(|s| s.domain == domain && self.ingested.contains(&s.id))
+                .collect();
+            if systems.is_empty() {
+                continue;
+            }
+            // entity key → the (system, record) pairs that reported it.
+            let mut want: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
+            for s in &systems {
+                for (record, key) in s.record_ids.iter().zip(&s.entity_keys) {
+                    want.entry(key)
+                        .or_default()
+                        .insert((s.id.clone(), record.clone()));
+                }
+            }
+            let (topic, codecs) = (self.names.national(domain), codecs.clone());
+            let runtime = tokio::runtime::Handle::current();
+            let records =
+                tokio::task::spawn_blocking(move || published(&topic, domain, &codecs, &runtime))
+                    .await
+                    .expect("reading the national topic");
+            let mut latest: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+            for (key, record) in records {
+                let before = latest.get(&key);
+                match record.get("revision").and_then(Value::as_i64) {
+                    Some(revision) => assert_eq!(
+                        revision,
+                        before.map_or(0, |r| r["revision"].as_i64().unwrap_or(0)) + 1,
+                        "{domain} {key}: revisions are published once each, in order"
+                    ),
+                    // Stream records carry no revision: a repeated publication would repeat
+                    // the record itself.
+                    None => assert_ne!(before, Some(&record), "{domain} {key}: published twice"),
+                }
+                latest.insert(key, record);
+            }
+            let got: BTreeSet<&str> = latest.keys().map(String::as_str).collect();
+            let expected: BTreeSet<&str> = want.keys().copied().collect();
+            assert_eq!(
+                got.difference(&expected).collect::<Vec<_>>(),
+                Vec::<&&str>::new(),
+                "{domain}: national records of no ground-truth entity"
+            );
+            assert_eq!(
+                expected.difference(&got).collect::<Vec<_>>(),
+                Vec::<&&str>::new(),
+                "{domain}: ground-truth entities without a national record"
+            );
+            for (key, record) in &latest {
+                let contributions: BTreeSet<(String, String)> = record["contributions"]
+                    .as_array()
+                    .expect("contributions")
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["source_system_id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            p["source_record_id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(&contributions, &want[key.as_str()], "{domain} {key}");
+                for conflict in record["conflicts"].as_array().into_iter().flatten() {
+                    let field = conflict["field"].as_str().unwrap_or_default();
+                    *conflicts.entry(format!("{domain}.{field}")).or_default() += 1;
+                }
+            }
+            eprintln!(
+                "{domain}: {} national records from {} systems",
+                latest.len(),
+                systems.len()
+            );
+        }
+        conflicts
+    }
+}
+
+/// Every committed record of a national topic, decoded, in offset order per partition.
+fn published(
+    topic: &str,
+    domain: Domain,
+    codecs: &NationalCodecs,
+    runtime: &tokio::runtime::Handle,
+) -> Vec<(String, Map<String, Value>)> {
+    let mut records = Vec::new();
+    schemas::kafka::read_to_end(
+        &tests::settings(),
+        topic,
+        None,
+        Duration::from_secs(60),
+        |_, key, value| {
+            let value = value.expect("national records are never deleted");
+            records.push((
+                String::from_utf8_lossy(key).into_owned(),
+                codecs.decode(domain, value, runtime).expect("decodes"),
+            ));
+        },
+    )
+    .expect("reading a national topic");
+    records
+}
+
+/// Every committed record of `topic`, counted.
+fn count(topic: &str) -> usize {
+    let mut n = 0;
+    schemas::kafka::read_to_end(
+        &tests::settings(),
+        topic,
+        None,
+        Duration::from_secs(60),
+        |_, _, _| n += 1,
+    )
+    .expect("reading a topic");
+    n
+}
+
+/// The checks every run ends with: each raw record counted once and balanced, the quarantine
+/// topic as counted, the national topics as the ground truth says, and disagreeing levels
+/// recorded as conflicts.
+async fn check(stack: &Stack, reconciliation: &Reconciliation) {
+    assert_eq!(
+        reconciliation.total.received as usize,
+        stack.expected_in(),
+        "every raw record reached the hub once"
+    );
+    assert_eq!(
+        reconciliation.total.quarantined as usize,
+        count(&stack.names.quarantine()),
+        "the reconciliation counts what the quarantine topic holds"
+    );
+    let conflicts = stack.check_national().await;
+    eprintln!("{:?}; conflicts: {conflicts:?}", reconciliation.total);
+    assert!(
+        conflicts.contains_key("institution.actual_staff")
+            && conflicts.contains_key("energy-report.total_energy_reported"),
+        "the simulator's stale revisions and recomputed totals are conflicts: {conflicts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_provinces_resolve_to_one_national_record_per_entity() {
+    let stack = Stack::start().await;
+    let registry = Arc::new(RegistryClient::new(&stack.registry_url).expect("client"));
+    let state_dir = std::env::temp_dir().join(unique("hub-state"));
+    let pipeline = Pipeline::start(
+        PipelineConfig {
+            settings: tests::settings(),
+            instance_id: "e2e-0".to_owned(),
+            group_prefix: unique("hub"),
+            topics: stack.names.clone(),
+            batch_records: 500,
+            batch_interval: Duration::from_millis(100),
+            transaction_timeout: Duration::from_secs(10),
+            state_dir: state_dir.clone(),
+            state_cache_bytes: 1 << 20,
+            policy: SurvivorshipPolicy::shipped(),
+            rules: Arc::new(Rules::embedded().clone()),
+        },
+        registry,
+        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+    )
+    .await
+    .expect("pipeline starts");
+    let reconciliation = stack.reconciled(Duration::from_secs(300)).await;
+    tokio::task::spawn_blocking(move || pipeline.stop())
+        .await
+        .expect("stopping");
+    check(&stack, &reconciliation).await;
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_hubs_neither_lose_nor_repeat_a_publication() {
+    let stack = Stack::start().await;
+    let group = unique("hub");
+    let state_dir = std::env::temp_dir().join(unique("hub-state"));
+    let hub = |instance: &str| {
+        HubProcess::start(&[
+            "--registry-url".to_owned(),
+            stack.registry_url.clone(),
+            "--topic-prefix".to_owned(),
+            stack.names.prefix.clone(),
+            "--group-prefix".to_owned(),
+            group.clone(),
+            "--instance-id".to_owned(),
+            instance.to_owned(),
+            "--state-dir".to_owned(),
+            state_dir.display().to_string(),
+            "--transaction-timeout".to_owned(),
+            "10s".to_owned(),
+            "--batch-records".to_owned(),
+            "200".to_owned(),
+        ])
+    };
+    // Kill delays spread before, during and between batches; the second hub runs from the
+    // second round to the fourth, so partitions move between live processes too.
+    let seed = uuid::Uuid::new_v4().as_u128();
+    let mut second: Option<HubProcess> = None;
+    for round in 0..5u32 {
+        let first = hub("kill-a");
+        if round == 1 {
+            second = Some(hub("kill-b"));
+        }
+        let delay = 1500 + ((seed >> (round * 16)) as u64 % 4000);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        first.kill();
+        if round == 3
+            && let Some(b) = second.take()
+        {
+            b.kill();
+        }
+    }
+    // A last hub finishes the work.
+    let mut last = hub("kill-a");
+    last.wait_ready(&reqwest::Client::new()).await;
+    let reconciliation = stack.reconciled(Duration::from_secs(300)).await;
+    drop(last);
+    check(&stack, &reconciliation).await;
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(state_dir);
+}
