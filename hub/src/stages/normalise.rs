@@ -402,6 +402,8 @@ pub fn office_building(
         .enumerate()
         .map(|(i, r)| room(i, r, c))
         .collect();
+    // As reported: a source that sends only a count leaves `rooms` empty.
+    let room_count = c.count("room_count", raw.room_count.as_deref());
     if c.has_errors() {
         return None;
     }
@@ -418,6 +420,7 @@ pub fn office_building(
         total_floor_area,
         areas: areas.into_iter().collect::<Option<_>>()?,
         rooms,
+        room_count,
     }))
 }
 
@@ -630,6 +633,7 @@ pub fn asset_card(raw: &RawAssetCard, c: &mut Checker<'_>) -> Option<NationalAss
         asset_code: asset_code?,
         asset_name: text(raw.asset_name.as_ref()),
         category_code,
+        category_name: text(raw.category_name.as_ref()),
         category_edition,
         original_value,
         accumulated_depreciation,

@@ -53,7 +53,7 @@ fn numeric(canonical: &str) -> bool {
                 | "land_area"
                 | "total_floor_area"
                 | "office_area"
-                | "rooms"
+                | "room_count"
                 | "electricity"
                 | "natural_gas"
                 | "gasoline"

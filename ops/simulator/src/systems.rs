@@ -265,7 +265,7 @@ fn field_names(
             ("land_area", "占地面积", "zdmj", "landArea"),
             ("total_floor_area", "总建筑面积", "zjzmj", "floorArea"),
             ("office_area", "办公室用房面积", "bgsyfmj", "officeArea"),
-            ("rooms", "房间数", "fjs", "rooms"),
+            ("room_count", "房间数", "fjs", "roomCount"),
         ],
         Domain::EnergyReport => &[
             ("uscc", "统一社会信用代码", "tyshxydm", "creditCode"),
@@ -1476,5 +1476,40 @@ mod tests {
         }
         let tokens: HashSet<&str> = sim.systems().iter().map(|s| s.token.as_str()).collect();
         assert_eq!(tokens.len(), sim.systems().len());
+    }
+
+    /// An office building without 不动产单元号 is keyed `<owner USCC>|<normalised address>`
+    /// (DOMAIN.md §2). Every level sends the address in the form the hub normalises to (no
+    /// white space, half-width digits, no lower-case letters), so the ground truth's key, made
+    /// from the address as sent, is that natural key.
+    #[test]
+    fn building_keys_carry_the_address_in_normalised_form() {
+        let sim = sim();
+        let mut by_address = 0;
+        for (i, p) in sim.systems().iter().enumerate() {
+            if p.domain != Domain::OfficeBuilding {
+                continue;
+            }
+            for r in all(&sim, i) {
+                let Some((owner, address)) = r.key.split_once('|') else {
+                    assert_eq!(
+                        cell(p, &r, "property_unit_number"),
+                        &Cell::Text(r.key.clone())
+                    );
+                    continue;
+                };
+                assert_eq!(cell(p, &r, "owner_uscc"), &Cell::Text(owner.to_owned()));
+                assert_eq!(cell(p, &r, "address"), &Cell::Text(address.to_owned()));
+                assert!(
+                    !address.chars().any(|c| c.is_whitespace()
+                        || c.is_ascii_lowercase()
+                        || ('\u{FF01}'..='\u{FF5E}').contains(&c)),
+                    "{}: {address}",
+                    p.id
+                );
+                by_address += 1;
+            }
+        }
+        assert!(by_address > 0, "some buildings have no unit number");
     }
 }

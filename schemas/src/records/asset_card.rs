@@ -30,6 +30,9 @@ pub struct RawAssetCard {
     /// Category code as sent (资产分类代码).
     #[serde(default)]
     pub category_code: Option<String>,
+    /// Category name as sent (资产分类名称).
+    #[serde(default)]
+    pub category_name: Option<String>,
     /// Classification edition the source declared (分类标准版本).
     #[serde(default)]
     pub category_edition: Option<String>,
@@ -82,6 +85,9 @@ pub struct NationalAssetCard {
     /// Category code in `category_edition` (资产分类代码).
     #[serde(default)]
     pub category_code: Option<String>,
+    /// Category name as the source worded it (资产分类名称); the code identifies the category.
+    #[serde(default)]
+    pub category_name: Option<String>,
     /// Edition of GB/T 14885 of the category code (分类标准版本).
     #[serde(default)]
     pub category_edition: Option<AssetCategoryEdition>,

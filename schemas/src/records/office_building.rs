@@ -93,6 +93,9 @@ pub struct RawOfficeBuilding {
     /// Rooms (房间).
     #[serde(default)]
     pub rooms: Vec<RawOfficeRoom>,
+    /// Number of rooms as sent (房间数), for sources that report a count.
+    #[serde(default)]
+    pub room_count: Option<String>,
 }
 
 impl Record for RawOfficeBuilding {
@@ -186,6 +189,9 @@ pub struct NationalOfficeBuilding {
     /// Rooms (房间).
     #[serde(default)]
     pub rooms: Vec<NationalOfficeRoom>,
+    /// Number of rooms as reported (房间数); need not equal the rooms listed.
+    #[serde(default)]
+    pub room_count: Option<i32>,
     /// Every report that contributed (数据来源).
     pub contributions: Vec<Provenance>,
     /// Fields the reports disagree on (数据冲突).

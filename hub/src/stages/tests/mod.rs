@@ -148,6 +148,7 @@ fn building() -> RawOfficeBuilding {
                 post: s("局长"),
             }],
         }],
+        room_count: s("24"),
     }
 }
 
@@ -186,6 +187,7 @@ fn asset() -> RawAssetCard {
         asset_code: "ZC-2023-0017".into(),
         asset_name: s("比亚迪 秦PLUS"),
         category_code: s("2030000"),
+        category_name: s("车辆"),
         category_edition: s("GB/T 14885-2010"),
         original_value: Some(q("168000", "元")),
         accumulated_depreciation: Some(q("44800", "元")),

@@ -177,6 +177,28 @@ fn institution_type(sent: Option<&str>) -> String {
     })
 }
 
+/// A building's room count as reported, with the codes of the warnings it left.
+fn room_count(sent: Option<&str>) -> String {
+    let change = |r: &mut RawOfficeBuilding| r.room_count = sent.map(str::to_owned);
+    with(building, change, |r| {
+        norm(r, |n| {
+            let codes: Vec<&str> = n
+                .warnings
+                .iter()
+                .filter_map(|w| w.split(':').next())
+                .collect();
+            format!("{} {codes:?}", opt(n.room_count))
+        })
+    })
+}
+
+fn category_name(sent: Option<&str>) -> String {
+    let change = |r: &mut RawAssetCard| r.category_name = sent.map(str::to_owned);
+    with(asset, change, |r| {
+        norm(r, |n| opt(n.category_name.as_ref()))
+    })
+}
+
 fn cost_item(sent: &str) -> String {
     let change = |r: &mut RawOperatingCost| r.items[1].item = sent.into();
     with(cost, change, |r| {
@@ -304,6 +326,14 @@ fn normalise_table() {
         ("energy: total computed", with(energy, |_| {}, |r| norm(r, |n| qty(Some(&n.total_energy)))), "1836.15 Kgce"),
         ("cost: total computed", with(cost, |_| {}, |r| norm(r, |n| n.total.value.to_string())), "3327000.50"),
         ("building: room number full width", with(building, |_| {}, |r| norm(r, |n| n.rooms[0].room_number.clone())), "301"),
+        ("building: room count", room_count(Some("24")), "24 []"),
+        ("building: room count with 间, full width", room_count(Some("２４ 间")), "24 []"),
+        ("building: room count unreadable, left out with a warning", room_count(Some("约20间")), "- [\"VALUE_UNREADABLE\"]"),
+        ("building: room count not sent", room_count(None), "- []"),
+        ("building: room count beside an empty room list", with(building, |r| r.rooms.clear(), |r| norm(r, |n| format!("{} {}", n.rooms.len(), opt(n.room_count)))), "0 24"),
+        ("asset: category name", category_name(Some("车辆")), "\"车辆\""),
+        ("asset: category name folded", category_name(Some("　计算机设备及软件 ")), "\"计算机设备及软件\""),
+        ("asset: category name not sent", category_name(None), "-"),
         ("building: areas by use", with(building, |_| {}, |r| norm(r, |n| format!("{:?} {}", n.areas[1].r#use, qty(Some(&n.areas[1].area))))), "ServiceRoom 2100.5 M2"),
         ("institution: status missing → ACTIVE", with(institution, |_| {}, |r| norm(r, |n| format!("{:?}", n.status))), "Active"),
         ("institution: status unknown → OTHER", with(institution, |r| r.status = s("筹建中"), |r| norm(r, |n| format!("{:?}", n.status))), "Other"),

@@ -101,6 +101,9 @@ fn validate_table() {
         ("amount: no unit at all", with(vehicle, |r| r.displacement = Some(q("1.8", "")), codes), &["value_unreadable"]),
         ("count: 12人", with(institution, |r| r.actual_staff = s("12人"), codes), &[]),
         ("count: 12.5", with(institution, |r| r.actual_staff = s("12.5"), codes), &["value_unreadable"]),
+        ("count: room count 24间", with(building, |r| r.room_count = s("24间"), codes), &[]),
+        ("count: room count unreadable", with(building, |r| r.room_count = s("二十四"), codes), &["value_unreadable"]),
+        ("count: room count negative", with(building, |r| r.room_count = s("-1"), codes), &["amount_negative"]),
         // ---- labels ----
         ("label: unknown energy carrier", with(energy, |r| r.lines[1].carrier = "沼气".into(), codes), &["carrier_unknown"]),
         ("label: unknown quota category", with(quota, |r| r.usage_category = "公务用车".into(), codes), &["usage_category_unknown"]),
