@@ -142,10 +142,22 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let mut router = telemetry::http::router(ops.clone()).merge(hub::pipeline::accounting::router(
-        settings.clone(),
-        names.outcomes(),
-    ));
+    let registry_url = match &args.registry_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", reachable(args.http_addr)),
+    };
+    let client = Arc::new(RegistryClient::new(&registry_url).context("schema registry URL")?);
+    let mut router = telemetry::http::router(ops.clone())
+        .merge(hub::pipeline::replay::router(
+            settings.clone(),
+            names.clone(),
+            client.clone(),
+            format!("{}-replay", args.group_prefix),
+        ))
+        .merge(hub::pipeline::accounting::router(
+            settings.clone(),
+            names.outcomes(),
+        ));
     if let Some(registry) = &registry {
         router = router.merge(registry.router());
     }
@@ -178,11 +190,6 @@ async fn main() -> anyhow::Result<()> {
     }
     // The contract's schemas are registered through the REST client, whether the registry is
     // our own or external: one code path, and what consumers see is what we registered.
-    let registry_url = match &args.registry_url {
-        Some(url) => url.clone(),
-        None => format!("http://{}", reachable(args.http_addr)),
-    };
-    let client = RegistryClient::new(&registry_url).context("schema registry URL")?;
     let ids = register_contract(&client)
         .await
         .with_context(|| format!("registering the contract's schemas at {registry_url}"))?;
@@ -215,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
             policy,
             rules: Arc::new(rules),
         },
-        Arc::new(client),
+        client,
         PipelineMetrics::new(&metrics).context("creating pipeline metrics")?,
     )
     .await

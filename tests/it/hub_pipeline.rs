@@ -377,3 +377,201 @@ async fn sigkilled_hubs_neither_lose_nor_repeat_a_publication() {
     stack.stop().await;
     let _ = std::fs::remove_dir_all(state_dir);
 }
+
+/// A county's energy report with its electricity in 千度 (thousands of kWh), a unit the
+/// shipped rules do not know.
+fn energy_in_thousands_of_kwh() -> schemas::records::RawEnergyReport {
+    use schemas::records::{
+        Provenance, RawEnergyLine, RawEnergyReport, RawQuantity, ReportingLevel,
+    };
+    RawEnergyReport {
+        provenance: Provenance {
+            source_system_id: "replay-test".to_owned(),
+            reporting_level: ReportingLevel::County,
+            reporter_region_code: "150102".to_owned(),
+            source_record_id: "NY-1".to_owned(),
+            source_timestamp: None,
+            received_at: chrono::Utc::now(),
+            connector_id: "replay-test".to_owned(),
+            batch_id: None,
+        },
+        uscc: "111500000212144709".to_owned(),
+        institution_name: Some("内蒙古自治区机关事务管理局".to_owned()),
+        period: "2025-03".to_owned(),
+        lines: vec![RawEnergyLine {
+            carrier: "电力".to_owned(),
+            amount: RawQuantity {
+                value: "12.5".to_owned(),
+                unit: "千度".to_owned(),
+            },
+            cost: None,
+        }],
+        total_energy: None,
+        water: None,
+        energy_users: None,
+        staff: None,
+        building_area: None,
+    }
+}
+
+/// The pipeline of one test, in-process, with `rules`.
+async fn pipeline(
+    names: &TopicNames,
+    registry: &Arc<RegistryClient>,
+    group: &str,
+    state_dir: &std::path::Path,
+    rules: Rules,
+) -> Pipeline {
+    Pipeline::start(
+        PipelineConfig {
+            settings: tests::settings(),
+            instance_id: "replay-0".to_owned(),
+            group_prefix: group.to_owned(),
+            topics: names.clone(),
+            batch_records: 100,
+            batch_interval: Duration::from_millis(50),
+            transaction_timeout: Duration::from_secs(10),
+            state_dir: state_dir.to_owned(),
+            state_cache_bytes: 1 << 20,
+            policy: SurvivorshipPolicy::shipped(),
+            rules: Arc::new(rules),
+        },
+        registry.clone(),
+        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+    )
+    .await
+    .expect("pipeline starts")
+}
+
+/// Waits until the reconciliation has `received` records, all with an outcome.
+async fn balanced(names: &TopicNames, received: u64) -> Reconciliation {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let topic = names.outcomes();
+        let r = tokio::task::spawn_blocking(move || {
+            Reconciliation::read(&tests::settings(), &topic, Duration::from_secs(60))
+        })
+        .await
+        .expect("thread")
+        .expect("reconciliation");
+        if r.total.received == received && r.balanced {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "not reconciled: {:?}", r.total);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use schemas::codec::Encoder;
+
+    let (_registry, registry_url) = start_registry().await;
+    let registry = Arc::new(RegistryClient::new(&registry_url).expect("client"));
+    let names = TopicNames {
+        prefix: format!("{}.", unique("replay")),
+    };
+    schemas::kafka::ensure_topics(
+        &tests::settings(),
+        &names.specs(Partitions {
+            stream: 1,
+            report: 1,
+        }),
+        1,
+    )
+    .await
+    .expect("topics");
+    let raw = Encoder::register(&registry)
+        .await
+        .expect("raw schema")
+        .encode(&energy_in_thousands_of_kwh())
+        .expect("encodes");
+    let producer: ThreadedProducer<DefaultProducerContext> = tests::settings()
+        .client_config()
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            BaseRecord::to(&names.raw(Domain::EnergyReport))
+                .key("NY-1")
+                .payload(&raw),
+        )
+        .map_err(|(e, _)| e)
+        .expect("sending");
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+
+    let (group, state_dir) = (unique("hub"), std::env::temp_dir().join(unique("replay")));
+    let running = pipeline(
+        &names,
+        &registry,
+        &group,
+        &state_dir,
+        Rules::embedded().clone(),
+    )
+    .await;
+    let first = balanced(&names, 1).await;
+    assert_eq!(first.total.quarantined, 1, "千度 is not a known unit");
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .expect("stopping");
+
+    // The operator adds the unit to units.toml, restarts the hub with it, and replays.
+    let rules_dir = state_dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).expect("rules folder");
+    let units = include_str!("../../hub/config/units.toml").to_owned()
+        + "\n[[unit]]\nnames = [\"千度\"]\ncanonical = \"KWH\"\nfactor = \"1000\"\nsource = \"1 千度 = 10³ kWh\"\n";
+    std::fs::write(rules_dir.join("units.toml"), units).expect("units.toml");
+    let rules = Rules::load(&rules_dir).expect("rules with 千度");
+    let running = pipeline(&names, &registry, &group, &state_dir, rules).await;
+    let summary = {
+        let (names, registry) = (names.clone(), registry.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            hub::pipeline::replay::replay(
+                &tests::settings(),
+                &names,
+                registry,
+                &runtime,
+                &unique("replay"),
+                &hub::pipeline::replay::ReplayFilter {
+                    error_code: Some("unit_unknown".to_owned()),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .expect("thread")
+        .expect("replay")
+    };
+    assert_eq!((summary.examined, summary.replayed), (1, 1));
+    let second = balanced(&names, 2).await;
+    assert_eq!(
+        (second.total.quarantined, second.total.published),
+        (1, 1),
+        "the replayed record is published; the first attempt stays counted"
+    );
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .expect("stopping");
+    let codecs = NationalCodecs::register(registry).await.expect("codecs");
+    let runtime = tokio::runtime::Handle::current();
+    let topic = names.national(Domain::EnergyReport);
+    let records = tokio::task::spawn_blocking(move || {
+        published(&topic, Domain::EnergyReport, &codecs, &runtime)
+    })
+    .await
+    .expect("reading");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].0, "111500000212144709|2025-03");
+    let kwh: rust_decimal::Decimal = records[0].1["lines"][0]["amount"]["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("an amount");
+    assert_eq!(
+        kwh,
+        rust_decimal::Decimal::from(12_500),
+        "12.5 千度 = 12 500 kWh"
+    );
+    let _ = std::fs::remove_dir_all(state_dir);
+}

@@ -156,7 +156,14 @@ pub fn run<S: Stage>(
 
     let mut batch: Vec<Input> = Vec::with_capacity(config.batch_records);
     let mut out: Vec<Output> = Vec::new();
+    let mut lag_measured = Instant::now();
     while !stop.load(Ordering::Acquire) {
+        if lag_measured.elapsed() >= LAG_EVERY {
+            lag_measured = Instant::now();
+            if let Some(lag) = lag(&consumer) {
+                metrics.lag.with_label_values(&[config.stage]).set(lag);
+            }
+        }
         batch.clear();
         out.clear();
         let mut deadline: Option<Instant> = None;
@@ -244,6 +251,27 @@ fn transact<S: Stage>(
         let _ = producer.abort_transaction(TIMEOUT);
     }
     result
+}
+
+/// How often the stage measures its consumer lag.
+const LAG_EVERY: Duration = Duration::from_secs(15);
+
+/// Records between the consumer's positions and the ends of its partitions (read_committed:
+/// the last stable offsets); `None` if the broker did not answer.
+fn lag(consumer: &BaseConsumer<StageContext>) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    let mut lag = 0;
+    for e in positions.elements() {
+        let (start, end) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+            .ok()?;
+        lag += match e.offset() {
+            Offset::Offset(at) => (end - at).max(0),
+            // Nothing consumed yet: everything is still to read.
+            _ => (end - start).max(0),
+        };
+    }
+    Some(lag)
 }
 
 /// The offsets to commit: one past the last record read of each partition.

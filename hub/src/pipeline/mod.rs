@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod national;
 pub mod preparer;
 pub mod quarantine;
+pub mod replay;
 pub mod resolver;
 pub mod store;
 
