@@ -2,8 +2,9 @@
 //! quarantined records and progress together. Every source record ends in exactly one of
 //! two places: its raw topic or the quarantine topic.
 
-use std::sync::Arc;
+use std::num::NonZeroUsize;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, LazyLock};
 
 use chrono::Utc;
 use rdkafka::error::KafkaError;
@@ -13,7 +14,7 @@ use schemas::registry::RegistryClient;
 use serde_json::{Value, json};
 
 use crate::config::{ConnectorConfig, InstanceConfig, SourceConfig};
-use crate::mapping::{self, SourceFields};
+use crate::mapping::{self, SourceRecord};
 use crate::raw::RawEncoder;
 use crate::transactor::{Outgoing, Transactor};
 
@@ -273,7 +274,7 @@ impl Context<'_> {
     /// The raw record of a row, or its quarantine record.
     pub(crate) fn map_row(
         &self,
-        fields: &SourceFields,
+        fields: &impl SourceRecord,
         batch: &str,
         location: String,
     ) -> Result<Outgoing, InstanceError> {
@@ -341,5 +342,66 @@ impl Context<'_> {
             key: format!("{}/{location}", self.config.id),
             payload: self.quarantine.encode(&record)?,
         })
+    }
+}
+
+/// How many threads [`map_in_parallel`] uses: one per core.
+static THREADS: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+
+/// Below this many items per thread, a thread costs more than it saves.
+const MIN_ITEMS_PER_THREAD: usize = 256;
+
+/// `map` applied to each of `items` on every core, the results in `items`' order; the first
+/// error (in that order) stops it.
+pub(crate) fn map_in_parallel<T: Sync, U: Send>(
+    items: &[T],
+    map: impl Fn(&T) -> Result<U, InstanceError> + Sync,
+) -> Result<Vec<U>, InstanceError> {
+    let threads = (*THREADS).min(items.len() / MIN_ITEMS_PER_THREAD).max(1);
+    let mut parts = items.chunks(items.len().div_ceil(threads).max(1));
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts
+            .map(|part| scope.spawn(|| part.iter().map(&map).collect::<Result<Vec<U>, _>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for item in first {
+            out.push(map(item)?);
+        }
+        for other in others {
+            out.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            );
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_mapping_keeps_order_and_stops_at_the_first_error() {
+        for n in [0, 1, MIN_ITEMS_PER_THREAD * 2 + 1, 10_000] {
+            let items: Vec<usize> = (0..n).collect();
+            let doubled = map_in_parallel(&items, |i| Ok(i * 2)).expect("maps");
+            assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        }
+        let items: Vec<usize> = (0..10_000).collect();
+        let failed = map_in_parallel(&items, |&i| {
+            if i % 4000 == 3999 {
+                Err(InstanceError::SourceSystem(i.to_string()))
+            } else {
+                Ok(i)
+            }
+        });
+        assert!(
+            matches!(&failed, Err(InstanceError::SourceSystem(at)) if at == "3999"),
+            "{failed:?}"
+        );
     }
 }

@@ -11,8 +11,22 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{ArrayMapping, MappingConfig};
 
-/// A source record: its fields by the system's names, values as text.
+/// A source record as `http_poll` and `sql_poll` hand it over: its fields by the system's names,
+/// values as text.
 pub type SourceFields = BTreeMap<String, String>;
+
+/// A source record: the text of its fields by the system's own names. It serialises as a JSON
+/// object of those fields, which a quarantine record quotes.
+pub trait SourceRecord: serde::Serialize {
+    /// The text of field `name`, if the record has that field.
+    fn field(&self, name: &str) -> Option<&str>;
+}
+
+impl SourceRecord for SourceFields {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
 
 /// A source record mapped to the raw form, before provenance is added.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,12 +67,12 @@ fn china_standard_time() -> FixedOffset {
 }
 
 /// Text of a source field, trimmed; `None` when absent or blank.
-fn value<'a>(fields: &'a SourceFields, name: &str) -> Option<&'a str> {
-    fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+fn value<'a>(fields: &'a impl SourceRecord, name: &str) -> Option<&'a str> {
+    fields.field(name).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// The source record id of `source` (its id fields joined with `|`), if every one has a value.
-pub fn record_id(config: &MappingConfig, source: &SourceFields) -> Option<String> {
+pub fn record_id(config: &MappingConfig, source: &impl SourceRecord) -> Option<String> {
     config
         .record_id
         .iter()
@@ -68,7 +82,7 @@ pub fn record_id(config: &MappingConfig, source: &SourceFields) -> Option<String
 }
 
 /// Maps one source record.
-pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, MappingError> {
+pub fn map(config: &MappingConfig, source: &impl SourceRecord) -> Result<Mapped, MappingError> {
     let mut id_parts = Vec::with_capacity(config.record_id.len());
     for name in &config.record_id {
         let part = value(source, name).ok_or_else(|| {
@@ -146,7 +160,7 @@ pub fn map(config: &MappingConfig, source: &SourceFields) -> Result<Mapped, Mapp
 /// The raw quantity (`{"value", "unit"}`, the value as sent) of source field `field`, or
 /// `None` when it is blank; the unit is `unit`, else the text of `unit_field`.
 fn quantity(
-    source: &SourceFields,
+    source: &impl SourceRecord,
     field: &str,
     unit: Option<&str>,
     unit_field: Option<&str>,
@@ -177,7 +191,7 @@ fn quantity(
 
 /// The elements of a raw array: one per column with a value, in column order, each holding
 /// the column's label, its quantity and any further quantities of the element.
-fn elements(array: &ArrayMapping, source: &SourceFields) -> Result<Vec<Value>, MappingError> {
+fn elements(array: &ArrayMapping, source: &impl SourceRecord) -> Result<Vec<Value>, MappingError> {
     let mut elements = Vec::with_capacity(array.columns.len());
     for column in &array.columns {
         let main = quantity(

@@ -74,7 +74,9 @@ impl Transactor {
 
     fn transaction(&self, body: impl FnOnce() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
         self.producer.begin_transaction()?;
-        let result = body().and_then(|()| self.producer.commit_transaction(TIMEOUT));
+        let result = body()
+            .and_then(|()| schemas::kafka::await_acknowledgements(&self.producer, TIMEOUT))
+            .and_then(|()| self.producer.commit_transaction(TIMEOUT));
         if let Err(e) = &result {
             let fatal = matches!(e, KafkaError::Transaction(t) if t.is_fatal());
             if !fatal {

@@ -194,3 +194,26 @@ pub fn read_to_end(
         }
     }
 }
+
+/// Waits until Kafka acknowledged every message a threaded producer sent, so that
+/// `commit_transaction` finds nothing left to flush: rust-rdkafka's flush, which it runs first,
+/// waits for acknowledgements in whole 100 ms polls (`BaseProducer::poll` waits out its
+/// timeout), which would make every transaction last at least 100 ms. The producer's own
+/// polling thread serves the acknowledgements meanwhile.
+pub fn await_acknowledgements<C: rdkafka::producer::ProducerContext>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    timeout: Duration,
+) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::producer::Producer;
+
+    let deadline = std::time::Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if std::time::Instant::now() >= deadline {
+            return Err(rdkafka::error::KafkaError::Flush(
+                RDKafkaErrorCode::OperationTimedOut,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}

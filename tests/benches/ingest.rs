@@ -1,6 +1,8 @@
 //! Connector throughput on this machine, against the real broker (`KAFKA_BOOTSTRAP`):
 //! a GBK CSV export of vehicles through a `file_drop` instance, and the simulator's HTTP
-//! vehicle systems through `http_poll`. Prints records/s. Run with `ops/bench/ingest`.
+//! vehicle systems through `http_poll`. Prints records/s, and the CPU time per record of this
+//! process (the connector's threads, and for `http_poll` the in-process simulator's; not the
+//! broker's), which other load on the machine hardly moves. Run with `ops/bench/ingest`.
 //!
 //! Target: ≥ 50,000 records/s for a local CSV file into Kafka.
 
@@ -30,8 +32,33 @@ fn gbk_export(rows: usize) -> Vec<u8> {
     encoding_rs::GBK.encode(&text).0.into_owned()
 }
 
-/// Runs one poll of the configuration's only instance; returns its stats and seconds taken.
-async fn run(text: String) -> (PollStats, f64) {
+/// CPU seconds this process has used so far, all threads, ended ones too (Linux:
+/// `/proc/self/stat`, in clock ticks of `USER_HZ`, 1/100 s on x86 and ARM).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |field: usize| fields[field - 3].parse::<f64>().expect("clock ticks");
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+/// What one poll did and cost.
+struct Run {
+    stats: PollStats,
+    /// Wall-clock seconds.
+    seconds: f64,
+    /// CPU seconds of this process meanwhile.
+    cpu: f64,
+}
+
+/// Runs one poll of the configuration's only instance.
+async fn run(text: String) -> Run {
     let config = ConnectorConfig::parse(Path::new("bench.toml"), &text).expect("config");
     let registry = RegistryClient::new(&config.registry_url).expect("client");
     let instance = config.instances[0].clone();
@@ -41,9 +68,13 @@ async fn run(text: String) -> (PollStats, f64) {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut running = Instance::start(&config, instance, ids, handle).expect("instance starts");
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_seconds());
         let stats = running.poll().expect("poll");
-        (stats, started.elapsed().as_secs_f64())
+        Run {
+            stats,
+            seconds: started.elapsed().as_secs_f64(),
+            cpu: cpu_seconds() - cpu,
+        }
     })
     .await
     .expect("instance thread")
@@ -58,15 +89,22 @@ fn header(registry: &str, topics: &ConnectorTopics) -> String {
     )
 }
 
-fn report(label: &str, stats: PollStats, seconds: f64) {
+fn report(label: &str, run: Run) {
+    let Run {
+        stats,
+        seconds,
+        cpu,
+    } = run;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{label}: {} records ({} written, {} quarantined) in {seconds:.2} s = {:.0} records/s",
+        "{label}: {} records ({} written, {} quarantined) in {seconds:.2} s = {:.0} records/s; \
+         CPU {cpu:.2} s = {:.1} µs/record",
         stats.read,
         stats.written,
         stats.quarantined,
-        stats.read as f64 / seconds
+        stats.read as f64 / seconds,
+        cpu * 1e6 / stats.read as f64
     )
     .expect("stdout");
 }
@@ -100,8 +138,7 @@ quantities = {{ purchase_price = {{ field = "购置价格", unit = "万元" }} }
         topics.raw,
         dir.display()
     );
-    let (stats, seconds) = run(text).await;
-    report("file_drop (GBK CSV, 200k rows)", stats, seconds);
+    report("file_drop (GBK CSV, 200k rows)", run(text).await);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
@@ -161,11 +198,9 @@ fields = {{ {} }}
         profile.id_field,
         fields.join(", ")
     );
-    let (stats, seconds) = run(text).await;
     report(
         &format!("http_poll (simulator, {})", profile.id),
-        stats,
-        seconds,
+        run(text).await,
     );
 }
 

@@ -3,16 +3,17 @@
 //! committed with the records, then moved to `done/` — or to `failed/` when it cannot be read
 //! as text at all.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use csv::StringRecord;
 use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{FileDropConfig, TextEncoding};
-use crate::instance::{Committer, Context, InstanceError};
-use crate::mapping::SourceFields;
+use crate::instance::{Committer, Context, InstanceError, map_in_parallel};
+use crate::mapping::SourceRecord;
 
 /// How many checksums of finished files the progress remembers (a file dropped again after
 /// that many others is ingested again; files are also moved out of the folder once done).
@@ -66,13 +67,73 @@ impl FileDropProgress {
     }
 }
 
+/// A file's column names (trimmed), shared by all its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Column index by name; a name that heads two columns means the last of them.
+    columns: BTreeMap<String, usize>,
+    /// How many columns the header row has.
+    width: usize,
+}
+
+impl Header {
+    /// The header of columns named `names`, in order; blank names are left out when
+    /// `skip_blank` (a worksheet's unused columns).
+    fn new(names: Vec<String>, skip_blank: bool) -> Self {
+        Header {
+            width: names.len(),
+            columns: names
+                .into_iter()
+                .enumerate()
+                .filter(|(_, name)| !(skip_blank && name.is_empty()))
+                .map(|(i, name)| (name, i))
+                .collect(),
+        }
+    }
+
+    /// The fields of a row with `cells`, by this header's names.
+    pub fn fields<'a>(&'a self, cells: &'a StringRecord) -> RowFields<'a> {
+        RowFields {
+            header: self,
+            cells,
+        }
+    }
+}
+
 /// A data row of a file, or why it cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// 1-based line number in the file (the header is line 1).
     pub line: u64,
-    /// The row's fields by header name, or what is wrong with it.
-    pub fields: Result<SourceFields, String>,
+    /// The row's cells in column order (read by name through the file's [`Header`]), or what
+    /// is wrong with it.
+    pub cells: Result<StringRecord, String>,
+}
+
+/// A row's cells by the file's column names: the source record that is mapped. The header is
+/// shared rather than copied into every row.
+#[derive(Debug, Clone, Copy)]
+pub struct RowFields<'a> {
+    header: &'a Header,
+    cells: &'a StringRecord,
+}
+
+impl SourceRecord for RowFields<'_> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.cells.get(*self.header.columns.get(name)?)
+    }
+}
+
+impl Serialize for RowFields<'_> {
+    /// A JSON object of the named cells, by name.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.header
+                .columns
+                .iter()
+                .filter_map(|(name, &i)| Some((name, self.cells.get(i)?))),
+        )
+    }
 }
 
 /// The files waiting in `dir`, oldest name first: regular `.csv` and `.xlsx` files (any case).
@@ -142,24 +203,32 @@ pub fn decode(bytes: &[u8], text_encoding: TextEncoding) -> Result<String, Strin
         })
 }
 
-/// The data rows of CSV `text`, with line numbers; a row with the wrong number of fields is an
-/// error row, the others go on.
-pub fn rows(text: &str, delimiter: char) -> Result<Vec<Row>, String> {
+/// The header and data rows of CSV `text`, with line numbers; a row with the wrong number of
+/// fields is an error row, the others go on. Rows are read as they are asked for, so a file
+/// is never held as rows all at once.
+pub fn rows(
+    text: &str,
+    delimiter: char,
+) -> Result<(Header, impl Iterator<Item = Row> + '_), String> {
     let delimiter = u8::try_from(delimiter)
         .map_err(|_| format!("分隔符 `{delimiter}` 不是单字节字符 (delimiter is not one byte)"))?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("无法读取表头 (cannot read the header): {e}"))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect();
+    let header = Header::new(
+        reader
+            .headers()
+            .map_err(|e| format!("无法读取表头 (cannot read the header): {e}"))?
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .collect(),
+        false,
+    );
+    let width = header.width;
     // Line numbers from byte offsets: the csv crate's own line count is off by one with CRLF.
     let mut counted = (0usize, 1u64);
-    let mut line_at = |position: Option<&csv::Position>| {
+    let mut line_at = move |position: Option<&csv::Position>| {
         let byte = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
         let mut byte = byte.min(text.len()).max(counted.0);
         // With CRLF the reported start can sit on the line break before the record.
@@ -173,41 +242,31 @@ pub fn rows(text: &str, delimiter: char) -> Result<Vec<Row>, String> {
         counted.0 = byte;
         counted.1
     };
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let (line, fields) = match record {
-            Ok(record) => {
-                let line = line_at(record.position());
-                let fields = if record.len() == headers.len() {
-                    Ok(headers
-                        .iter()
-                        .cloned()
-                        .zip(record.iter().map(str::to_owned))
-                        .collect())
-                } else {
-                    Err(format!(
-                        "第 {line} 行有 {} 个字段，表头有 {} 个 (line has {} fields, header {})",
-                        record.len(),
-                        headers.len(),
-                        record.len(),
-                        headers.len()
-                    ))
-                };
-                (line, fields)
-            }
-            Err(e) => (
-                line_at(e.position()),
-                Err(format!("无法解析 (cannot parse): {e}")),
-            ),
-        };
-        rows.push(Row { line, fields });
-    }
-    Ok(rows)
+    let rows = reader.into_records().map(move |record| match record {
+        Ok(record) => {
+            let line = line_at(record.position());
+            let cells = if record.len() == width {
+                Ok(record)
+            } else {
+                Err(format!(
+                    "第 {line} 行有 {} 个字段，表头有 {width} 个 (line has {} fields, header {width})",
+                    record.len(),
+                    record.len(),
+                ))
+            };
+            Row { line, cells }
+        }
+        Err(e) => Row {
+            line: line_at(e.position()),
+            cells: Err(format!("无法解析 (cannot parse): {e}")),
+        },
+    });
+    Ok((header, rows))
 }
 
-/// The data rows of the first worksheet of an XLSX workbook, the first row being the header.
-/// Numbers are written as Excel shows them (`22`, `18.5`), dates as ISO 8601.
-pub fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
+/// The header and data rows of the first worksheet of an XLSX workbook, the first row being the
+/// header. Numbers are written as Excel shows them (`22`, `18.5`), dates as ISO 8601.
+pub fn xlsx_rows(bytes: &[u8]) -> Result<(Header, Vec<Row>), String> {
     use calamine::{Data, DataType as _, Reader as _, Xlsx};
 
     let unreadable =
@@ -234,23 +293,21 @@ pub fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
         other => other.to_string(),
     };
     let mut rows = range.rows();
-    let headers: Vec<String> = rows
-        .next()
-        .map(|r| r.iter().map(|c| text(c).trim().to_owned()).collect())
-        .unwrap_or_default();
-    Ok(rows
+    let header = Header::new(
+        rows.next()
+            .map(|r| r.iter().map(|c| text(c).trim().to_owned()).collect())
+            .unwrap_or_default(),
+        true,
+    );
+    let rows = rows
         .enumerate()
         .filter(|(_, cells)| cells.iter().any(|c| !matches!(c, Data::Empty)))
         .map(|(i, cells)| Row {
             line: i as u64 + 2,
-            fields: Ok(headers
-                .iter()
-                .cloned()
-                .zip(cells.iter().map(text))
-                .filter(|(h, _)| !h.is_empty())
-                .collect()),
+            cells: Ok(cells.iter().map(text).collect()),
         })
-        .collect())
+        .collect();
+    Ok((header, rows))
 }
 
 /// Moves `file` into `dir/<sub>/`, keeping its name unless a file of that name is there already.
@@ -293,13 +350,21 @@ pub(crate) fn poll(
         let is_xlsx = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
-        let parsed = if is_xlsx {
-            xlsx_rows(&bytes)
+        let text; // the decoded CSV, which its rows borrow
+        let parsed: Result<(Header, Box<dyn Iterator<Item = Row> + '_>), String> = if is_xlsx {
+            xlsx_rows(&bytes).map(|(header, rows)| (header, Box::new(rows.into_iter()) as _))
         } else {
-            decode(&bytes, source.encoding).and_then(|t| rows(&t, source.delimiter))
+            match decode(&bytes, source.encoding) {
+                Ok(decoded) => {
+                    text = decoded;
+                    rows(&text, source.delimiter)
+                        .map(|(header, rows)| (header, Box::new(rows) as _))
+                }
+                Err(reason) => Err(reason),
+            }
         };
-        let rows = match parsed {
-            Ok(rows) => rows,
+        let (header, rows) = match parsed {
+            Ok(parsed) => parsed,
             Err(reason) => {
                 let mut progress = committed;
                 progress.finish(checksum.clone());
@@ -318,42 +383,47 @@ pub(crate) fn poll(
             }
         };
         let start = committed.resume_line(&checksum);
-        let todo: Vec<Row> = rows.into_iter().filter(|r| r.line >= start).collect();
-        let mut chunks = todo.chunks(context.config.batch_size).peekable();
-        if chunks.peek().is_none() {
+        let mut rows = rows.filter(|r| r.line >= start).peekable();
+        if rows.peek().is_none() {
             let mut progress = committed.clone();
             progress.finish(checksum.clone());
             committer.commit(context, Vec::new(), &progress)?;
         }
-        // Each batch is committed on a second thread while the next one is mapped: a commit
-        // waits for the broker, and the file goes on meanwhile. Commits stay in order, one at
-        // a time, and a failed one stops the file before the next is sent.
+        let map = |row: &Row| {
+            let location = format!("{name}:{}", row.line);
+            match &row.cells {
+                Ok(cells) => context.map_row(&header.fields(cells), &checksum, location),
+                Err(reason) => context.quarantine_record(
+                    "row_unreadable",
+                    None,
+                    reason.clone(),
+                    None,
+                    location,
+                    None,
+                ),
+            }
+        };
+        // Each batch is committed on a second thread while the next one is read and mapped: a
+        // commit waits for the broker, and the file goes on meanwhile. Commits stay in order,
+        // one at a time, and a failed one stops the file before the next is sent.
         std::thread::scope(|scope| -> Result<(), InstanceError> {
             let mut committing = None;
             let mut idle = Some(&mut *committer);
-            while let Some(chunk) = chunks.next() {
-                let mut out = Vec::with_capacity(chunk.len());
-                for row in chunk {
-                    let location = format!("{name}:{}", row.line);
-                    out.push(match &row.fields {
-                        Ok(fields) => context.map_row(fields, &checksum, location)?,
-                        Err(reason) => context.quarantine_record(
-                            "row_unreadable",
-                            None,
-                            reason.clone(),
-                            None,
-                            location,
-                            None,
-                        )?,
-                    });
+            let mut batch = Vec::with_capacity(context.config.batch_size);
+            loop {
+                batch.clear();
+                batch.extend(rows.by_ref().take(context.config.batch_size));
+                if batch.is_empty() {
+                    break;
                 }
+                let out = map_in_parallel(&batch, map)?;
                 let mut progress = committed.clone();
-                match chunks.peek() {
+                match rows.peek() {
                     Some(next) => {
                         progress.current = Some(FilePosition {
                             file: name.clone(),
                             checksum: checksum.clone(),
-                            next_line: next[0].line,
+                            next_line: next.line,
                         });
                     }
                     None => progress.finish(checksum.clone()),
@@ -362,9 +432,9 @@ pub(crate) fn poll(
                     Some(handle) => join(handle)?,
                     None => idle.take().expect("the committer is idle or committing"),
                 };
-                let rows = chunk.len() as u64;
+                let read = batch.len() as u64;
                 committing = Some(scope.spawn(move || {
-                    committer.read(rows);
+                    committer.read(read);
                     committer
                         .commit(context, out, &progress)
                         .map(|()| committer)
@@ -400,18 +470,47 @@ mod tests {
         );
     }
 
+    /// The text of field `name` of `row`, read through `header`.
+    fn cell(header: &Header, row: &Row, name: &str) -> Option<String> {
+        header
+            .fields(row.cells.as_ref().ok()?)
+            .field(name)
+            .map(str::to_owned)
+    }
+
     #[test]
     fn rows_keep_line_numbers_and_flag_bad_rows() {
         let text = "车架号,号牌号码\nA1,云A1\nA2\n\"A3\",\"云A3\"\n";
-        let rows = rows(text, ',').expect("parses");
+        let (header, rows) = rows(text, ',').expect("parses");
+        let rows: Vec<Row> = rows.collect();
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 4]);
-        let crlf = super::rows("a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n", ',').expect("parses");
-        let lines: Vec<u64> = crlf.iter().map(|r| r.line).collect();
+        let (_, crlf) = super::rows("a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n", ',').expect("parses");
+        let lines: Vec<u64> = crlf.map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 5], "a quoted newline spans two lines");
-        assert_eq!(rows[0].fields.as_ref().unwrap()["号牌号码"], "云A1");
-        assert!(rows[1].fields.as_ref().unwrap_err().contains("第 3 行"));
-        assert_eq!(rows[2].fields.as_ref().unwrap()["车架号"], "A3");
+        assert_eq!(cell(&header, &rows[0], "号牌号码").as_deref(), Some("云A1"));
+        assert!(rows[1].cells.as_ref().unwrap_err().contains("第 3 行"));
+        assert_eq!(cell(&header, &rows[2], "车架号").as_deref(), Some("A3"));
+        assert_eq!(cell(&header, &rows[2], "使用单位").as_deref(), None);
+    }
+
+    #[test]
+    fn fields_read_by_name_and_quote_as_json() {
+        let text = " 车架号 ,号牌号码,,号牌号码\nA1,云A1,x,云A2\n";
+        let (header, rows) = rows(text, ',').expect("parses");
+        let rows: Vec<Row> = rows.collect();
+        let fields = header.fields(rows[0].cells.as_ref().expect("cells"));
+        assert_eq!(fields.field("车架号"), Some("A1"), "names are trimmed");
+        assert_eq!(
+            fields.field("号牌号码"),
+            Some("云A2"),
+            "a repeated name means its last column"
+        );
+        assert_eq!(
+            serde_json::to_value(fields).expect("serialises"),
+            serde_json::json!({"": "x", "号牌号码": "云A2", "车架号": "A1"}),
+            "the same object as the fields collected by name"
+        );
     }
 
     #[test]
@@ -437,19 +536,21 @@ mod tests {
         sheet.write_number(3, 2, 22.0).expect("cell");
         let bytes = workbook.save_to_buffer().expect("xlsx");
 
-        let rows = xlsx_rows(&bytes).expect("reads");
+        let (header, rows) = xlsx_rows(&bytes).expect("reads");
         assert_eq!(rows.len(), 2, "the empty row 3 is skipped");
-        let first = rows[0].fields.as_ref().expect("fields");
         assert_eq!(rows[0].line, 2);
-        assert_eq!(first["使用单位"], "呈贡区机关事务管理局");
-        assert_eq!(first["购置价格"], "18.5");
-        assert_eq!(first["购置日期"], "2021-03-05");
         assert_eq!(
-            (
-                rows[1].line,
-                rows[1].fields.as_ref().expect("fields")["购置价格"].as_str()
-            ),
-            (4, "22")
+            cell(&header, &rows[0], "使用单位").as_deref(),
+            Some("呈贡区机关事务管理局")
+        );
+        assert_eq!(cell(&header, &rows[0], "购置价格").as_deref(), Some("18.5"));
+        assert_eq!(
+            cell(&header, &rows[0], "购置日期").as_deref(),
+            Some("2021-03-05")
+        );
+        assert_eq!(
+            (rows[1].line, cell(&header, &rows[1], "购置价格").as_deref()),
+            (4, Some("22"))
         );
         assert!(xlsx_rows(b"not a workbook").is_err());
     }
