@@ -9,7 +9,7 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use hub::pipeline::store::Store;
+use hub::pipeline::store::{Change, Store};
 use rand::Rng;
 
 /// Resident set size of this process, bytes (Linux `/proc/self/statm`).
@@ -43,10 +43,14 @@ fn main() {
     let mut i = 0;
     while i < keys {
         let end = (i + batch).min(keys);
-        let names: Vec<String> = (i..end).map(key).collect();
-        store
-            .apply(names.iter().map(|k| (k.as_str(), Some(&state[..]))))
-            .expect("apply");
+        let changes: Vec<Change> = (i..end)
+            .map(|k| Change {
+                key: key(k),
+                value: Some(state.to_vec()),
+                expires_at: None,
+            })
+            .collect();
+        store.apply(&changes).expect("apply");
         i = end;
     }
     let wrote = started.elapsed().as_secs_f64();

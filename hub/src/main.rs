@@ -77,6 +77,10 @@ struct Args {
     /// Folder of the local state stores (rebuilt from their changelogs when assigned).
     #[arg(long, env = "HUB_STATE_DIR", default_value = "/tmp/huitong-hub-state")]
     state_dir: std::path::PathBuf,
+    /// How long the state of a GPS fix is kept after its first report (every level's copy of a
+    /// fix arrives within minutes; later copies are published again).
+    #[arg(long, env = "HUB_STREAM_STATE_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
+    stream_state_retention: Duration,
     /// Memory cache of each partition's state store, in MiB.
     #[arg(long, env = "HUB_STATE_CACHE_MIB", default_value_t = 16)]
     state_cache_mib: usize,
@@ -219,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
             // One folder per instance: two processes on one machine must not share stores.
             state_dir: args.state_dir.join(&args.instance_id),
             state_cache_bytes: args.state_cache_mib << 20,
+            stream_state_retention: args.stream_state_retention,
             policy,
             rules: Arc::new(rules),
         },

@@ -310,6 +310,7 @@ async fn simulated_provinces_resolve_to_one_national_record_per_entity() {
             transaction_timeout: Duration::from_secs(10),
             state_dir: state_dir.clone(),
             state_cache_bytes: 1 << 20,
+            stream_state_retention: Duration::from_secs(3600),
             policy: SurvivorshipPolicy::shipped(),
             rules: Arc::new(Rules::embedded().clone()),
         },
@@ -318,7 +319,7 @@ async fn simulated_provinces_resolve_to_one_national_record_per_entity() {
     )
     .await
     .expect("pipeline starts");
-    let reconciliation = stack.reconciled(Duration::from_secs(300)).await;
+    let reconciliation = stack.reconciled(Duration::from_secs(600)).await;
     tokio::task::spawn_blocking(move || pipeline.stop())
         .await
         .expect("stopping");
@@ -371,7 +372,7 @@ async fn sigkilled_hubs_neither_lose_nor_repeat_a_publication() {
     // A last hub finishes the work.
     let mut last = hub("kill-a");
     last.wait_ready(&reqwest::Client::new()).await;
-    let reconciliation = stack.reconciled(Duration::from_secs(300)).await;
+    let reconciliation = stack.reconciled(Duration::from_secs(600)).await;
     drop(last);
     check(&stack, &reconciliation).await;
     stack.stop().await;
@@ -433,6 +434,7 @@ async fn pipeline(
             transaction_timeout: Duration::from_secs(10),
             state_dir: state_dir.to_owned(),
             state_cache_bytes: 1 << 20,
+            stream_state_retention: Duration::from_secs(3600),
             policy: SurvivorshipPolicy::shipped(),
             rules: Arc::new(rules),
         },
@@ -573,5 +575,141 @@ async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
         rust_decimal::Decimal::from(12_500),
         "12.5 千度 = 12 500 kWh"
     );
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// A GPS fix of one vehicle as `system` relayed it.
+fn fix(
+    system: &str,
+    level: schemas::records::ReportingLevel,
+) -> schemas::records::RawVehiclePosition {
+    use schemas::records::{GeodeticDatum, Provenance, RawVehiclePosition};
+    RawVehiclePosition {
+        provenance: Provenance {
+            source_system_id: system.to_owned(),
+            reporting_level: level,
+            reporter_region_code: "150102".to_owned(),
+            source_record_id: format!("{system}-1"),
+            source_timestamp: None,
+            received_at: chrono::Utc::now(),
+            connector_id: "retention-test".to_owned(),
+            batch_id: None,
+        },
+        terminal_id: None,
+        plate: Some("蒙A12345".to_owned()),
+        vin: Some("LFP0918YXMF886479".to_owned()),
+        fix_time: "2025-06-30T08:00:00+08:00".to_owned(),
+        latitude: 40.81,
+        longitude: 111.65,
+        datum: GeodeticDatum::Wgs84,
+        speed_kmh: Some(42.0),
+        heading_deg: None,
+        odometer_km: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_states_are_forgotten_after_their_retention() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use schemas::codec::Encoder;
+    use schemas::records::ReportingLevel;
+
+    let (_registry, registry_url) = start_registry().await;
+    let registry = Arc::new(RegistryClient::new(&registry_url).expect("client"));
+    let names = TopicNames {
+        prefix: format!("{}.", unique("retention")),
+    };
+    schemas::kafka::ensure_topics(
+        &tests::settings(),
+        &names.specs(Partitions {
+            stream: 1,
+            report: 1,
+        }),
+        1,
+    )
+    .await
+    .expect("topics");
+    let encoder = Encoder::register(&registry).await.expect("raw schema");
+    let producer: ThreadedProducer<DefaultProducerContext> = tests::settings()
+        .client_config()
+        .create()
+        .expect("producer");
+    let send = |system: &str, level| {
+        let raw = encoder.encode(&fix(system, level)).expect("encodes");
+        producer
+            .send(
+                BaseRecord::to(&names.raw(Domain::VehiclePosition))
+                    .key(system)
+                    .payload(&raw),
+            )
+            .map_err(|(e, _)| e)
+            .expect("sending");
+        producer.flush(Duration::from_secs(30)).expect("flushed");
+    };
+    let state_dir = std::env::temp_dir().join(unique("retention"));
+    let running = Pipeline::start(
+        PipelineConfig {
+            settings: tests::settings(),
+            instance_id: "retention-0".to_owned(),
+            group_prefix: unique("hub"),
+            topics: names.clone(),
+            batch_records: 100,
+            batch_interval: Duration::from_millis(50),
+            transaction_timeout: Duration::from_secs(10),
+            state_dir: state_dir.clone(),
+            state_cache_bytes: 1 << 20,
+            stream_state_retention: Duration::from_secs(1),
+            policy: SurvivorshipPolicy::shipped(),
+            rules: Arc::new(Rules::embedded().clone()),
+        },
+        registry.clone(),
+        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+    )
+    .await
+    .expect("pipeline starts");
+
+    // The county and the province relay the fix at once: one publication, one merge.
+    send("county-gps", ReportingLevel::County);
+    send("province-gps", ReportingLevel::Province);
+    let first = balanced(&names, 2).await;
+    assert_eq!(
+        (first.total.published, first.total.merged_duplicate),
+        (1, 1)
+    );
+
+    // Past its retention the fix's state goes (a tombstone in the changelog); a copy arriving
+    // after that is new again.
+    let key = "LFP0918YXMF886479|1751241600000";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut states = BTreeMap::new();
+        schemas::kafka::read_to_end(
+            &tests::settings(),
+            &names.changelog(Domain::VehiclePosition),
+            None,
+            Duration::from_secs(30),
+            |_, k, v| {
+                states.insert(String::from_utf8_lossy(k).into_owned(), v.is_some());
+            },
+        )
+        .expect("reading the changelog");
+        if states.get(key) == Some(&false) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tombstone for {key}: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    send("prefecture-gps", ReportingLevel::Prefecture);
+    let second = balanced(&names, 3).await;
+    assert_eq!(
+        second.total.published, 2,
+        "after its retention the fix is new"
+    );
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .expect("stopping");
     let _ = std::fs::remove_dir_all(state_dir);
 }

@@ -73,6 +73,12 @@ pub trait Stage {
 
     /// The partitions were taken away: forget their state.
     fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>);
+
+    /// Whether the stage has work of its own (such as expiring state) even without input:
+    /// then an empty batch is processed.
+    fn due(&self) -> bool {
+        false
+    }
 }
 
 /// How a stage's consumer and producer are set up.
@@ -197,10 +203,12 @@ pub fn run<S: Stage>(
                 Some(Err(e)) => {
                     tracing::warn!(stage = config.stage, error = %e, "consumer error");
                 }
+                // Idle: back to the outer loop, which measures lag and runs due work.
+                None if batch.is_empty() => break,
                 None => {}
             }
         }
-        if batch.is_empty() {
+        if batch.is_empty() && !stage.due() {
             continue;
         }
         let started = Instant::now();
@@ -238,10 +246,13 @@ fn transact<S: Stage>(
         for o in out.iter() {
             send(producer, o)?;
         }
-        let group = consumer
-            .group_metadata()
-            .ok_or(PipelineError::NoGroupMetadata)?;
-        producer.send_offsets_to_transaction(&next_offsets(batch)?, &group, TIMEOUT)?;
+        if !batch.is_empty() {
+            let group = consumer
+                .group_metadata()
+                .ok_or(PipelineError::NoGroupMetadata)?;
+            producer.send_offsets_to_transaction(&next_offsets(batch)?, &group, TIMEOUT)?;
+        }
+        schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
         producer.commit_transaction(TIMEOUT)?;
         Ok(pending)
     })();

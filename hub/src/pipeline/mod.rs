@@ -170,6 +170,9 @@ pub struct PipelineConfig {
     pub state_dir: PathBuf,
     /// Memory cache of each state store, bytes.
     pub state_cache_bytes: usize,
+    /// How long the state of a GPS fix is kept after its first report: reports of the fix from
+    /// other levels arriving later are published again as new.
+    pub stream_state_retention: Duration,
     /// Survivorship rules.
     pub policy: SurvivorshipPolicy,
     /// Validation and normalisation rules.
@@ -245,6 +248,8 @@ impl Pipeline {
                         restore_timeout: config.transaction_timeout * 2 + Duration::from_secs(30),
                         metrics: metrics.clone(),
                         runtime: runtime.clone(),
+                        stream_retention: config.stream_state_retention,
+                        swept: std::time::Instant::now(),
                         stores: HashMap::new(),
                     })
                 }

@@ -121,7 +121,9 @@ pub fn replay(
         }
         producer.send(record).map_err(|(e, _)| e)
     });
-    match sent.and_then(|()| producer.commit_transaction(timeout)) {
+    let acknowledged =
+        sent.and_then(|()| schemas::kafka::await_acknowledgements(&producer, timeout));
+    match acknowledged.and_then(|()| producer.commit_transaction(timeout)) {
         Ok(()) => {
             summary.replayed = chosen.len() as u64;
             tracing::info!(

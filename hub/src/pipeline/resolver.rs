@@ -16,7 +16,7 @@ use super::exactly_once::{Input, Output, Stage};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
 use super::quarantine::Quarantiner;
-use super::store::Store;
+use super::store::{Change, Store};
 use super::{PipelineError, TopicNames};
 use crate::stages::resolve::{EntityState, Outcome, SourceReport, SurvivorshipPolicy, resolve};
 
@@ -45,12 +45,27 @@ pub struct Resolver {
     pub metrics: Metrics,
     /// For the registry, when a schema id is new.
     pub runtime: tokio::runtime::Handle,
+    /// How long the state of a stream entity (a GPS fix) is kept after its first report.
+    pub stream_retention: Duration,
+    /// When expired stream states were last looked for.
+    pub swept: Instant,
     /// The stores of the partitions this process owns.
     pub stores: HashMap<PartitionId, Store>,
 }
 
-/// State changes of a batch: partition, entity id, state bytes.
-pub type Changes = Vec<(PartitionId, String, Vec<u8>)>;
+/// State changes of a batch, by partition.
+pub type Changes = Vec<(PartitionId, Change)>;
+
+/// How often expired stream states are looked for, and at most how many go per batch.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const SWEEP_LIMIT: usize = 10_000;
+
+/// The expiry a stored state carries, read without the rest.
+#[derive(serde::Deserialize)]
+struct Expiry {
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
 
 impl Resolver {
     /// The store of `partition`, rebuilt from its changelog if this process has none.
@@ -60,7 +75,7 @@ impl Resolver {
             let started = Instant::now();
             let path = self.state_dir.join(format!("{domain}-{p}.redb"));
             let mut store = Store::create(&path, self.cache_bytes)?;
-            let mut pending: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+            let mut pending: Vec<Change> = Vec::new();
             let mut failed = None;
             schemas::kafka::read_to_end(
                 &self.settings,
@@ -71,10 +86,14 @@ impl Resolver {
                     if failed.is_some() {
                         return;
                     }
-                    pending.push((
-                        String::from_utf8_lossy(key).into_owned(),
-                        value.map(<[u8]>::to_vec),
-                    ));
+                    let expires_at = value
+                        .and_then(|v| serde_json::from_slice::<Expiry>(v).ok())
+                        .and_then(|e| e.expires_at);
+                    pending.push(Change {
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        value: value.map(<[u8]>::to_vec),
+                        expires_at,
+                    });
                     if pending.len() >= 10_000 {
                         failed = apply(&mut store, &mut pending).err();
                     }
@@ -101,11 +120,8 @@ impl Resolver {
     }
 }
 
-fn apply(
-    store: &mut Store,
-    pending: &mut Vec<(String, Option<Vec<u8>>)>,
-) -> Result<(), PipelineError> {
-    store.apply(pending.iter().map(|(k, v)| (k.as_str(), v.as_deref())))?;
+fn apply(store: &mut Store, pending: &mut Vec<Change>) -> Result<(), PipelineError> {
+    store.apply(pending.iter())?;
     pending.clear();
     Ok(())
 }
@@ -119,6 +135,7 @@ impl Stage for Resolver {
         out: &mut Vec<Output>,
     ) -> Result<Changes, PipelineError> {
         let now = Utc::now();
+        let mut changes = self.sweep(out)?;
         // States touched by this batch: read-your-writes within the batch.
         let mut touched: BTreeMap<(PartitionId, String), EntityState> = BTreeMap::new();
         let mut changed: BTreeSet<(PartitionId, String)> = BTreeSet::new();
@@ -188,6 +205,11 @@ impl Stage for Resolver {
             let provenance = report.provenance.clone();
             let (outcome, published) =
                 resolve(state, &entity, report, self.policy.for_domain(domain), now);
+            if domain.is_stream() && state.expires_at.is_none() {
+                let retention =
+                    u64::try_from(self.stream_retention.as_millis()).unwrap_or(u64::MAX);
+                state.expires_at = Some(unix_ms(now).saturating_add(retention));
+            }
             let encoded = published.map(|record| {
                 let conflicts = record
                     .get("conflicts")
@@ -243,9 +265,9 @@ impl Stage for Resolver {
                 .with_label_values(&[domain.as_str(), outcome.as_str()])
                 .inc();
         }
-        let mut changes = Changes::new();
         for key in changed {
-            let bytes = serde_json::to_vec(&touched[&key]).expect("states serialise");
+            let state = &touched[&key];
+            let bytes = serde_json::to_vec(state).expect("states serialise");
             let ((domain, p), entity) = key;
             out.push(Output {
                 topic: self.topics.changelog(domain),
@@ -253,33 +275,40 @@ impl Stage for Resolver {
                 key: entity.clone(),
                 payload: Some(bytes.clone()),
             });
-            changes.push(((domain, p), entity, bytes));
+            changes.push((
+                (domain, p),
+                Change {
+                    key: entity,
+                    value: Some(bytes),
+                    expires_at: state.expires_at,
+                },
+            ));
         }
         out.extend(tally.output(&self.topics.outcomes()));
         Ok(changes)
     }
 
     fn committed(&mut self, changes: Changes) -> Result<(), PipelineError> {
-        let mut by_store: HashMap<PartitionId, Vec<(String, Vec<u8>)>> = HashMap::new();
-        for (partition, entity, bytes) in changes {
-            by_store.entry(partition).or_default().push((entity, bytes));
+        let mut by_store: HashMap<PartitionId, Vec<Change>> = HashMap::new();
+        for (partition, change) in changes {
+            by_store.entry(partition).or_default().push(change);
         }
-        for (partition, entries) in by_store {
+        for (partition, changes) in by_store {
             if let Some(store) = self.stores.get_mut(&partition) {
-                let before = store.len()?;
-                store.apply(
-                    entries
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), Some(v.as_slice()))),
-                )?;
-                let grown = store.len()? - before;
+                let before = i64::try_from(store.len()?).unwrap_or(i64::MAX);
+                store.apply(&changes)?;
+                let after = i64::try_from(store.len()?).unwrap_or(i64::MAX);
                 self.metrics
                     .state_entities
                     .with_label_values(&[partition.0.as_str()])
-                    .add(i64::try_from(grown).unwrap_or(i64::MAX));
+                    .add(after - before);
             }
         }
         Ok(())
+    }
+
+    fn due(&self) -> bool {
+        self.swept.elapsed() >= SWEEP_EVERY && self.stores.keys().any(|(d, _)| d.is_stream())
     }
 
     fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>) {
@@ -295,6 +324,45 @@ impl Stage for Resolver {
             }
         }
     }
+}
+
+impl Resolver {
+    /// Every [`SWEEP_EVERY`], the stream states whose time has come: their tombstones go to the
+    /// changelog in this batch's transaction, and the returned deletions are applied with it.
+    fn sweep(&mut self, out: &mut Vec<Output>) -> Result<Changes, PipelineError> {
+        let mut changes = Changes::new();
+        if self.swept.elapsed() < SWEEP_EVERY {
+            return Ok(changes);
+        }
+        self.swept = Instant::now();
+        let now = unix_ms(Utc::now());
+        for (&(domain, p), store) in &self.stores {
+            if !domain.is_stream() {
+                continue;
+            }
+            for (at, key) in store.expired(now, SWEEP_LIMIT)? {
+                out.push(Output {
+                    topic: self.topics.changelog(domain),
+                    partition: Some(p),
+                    key: key.clone(),
+                    payload: None,
+                });
+                changes.push((
+                    (domain, p),
+                    Change {
+                        key,
+                        value: None,
+                        expires_at: Some(at),
+                    },
+                ));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+fn unix_ms(t: chrono::DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis()).unwrap_or(0)
 }
 
 fn counted(outcome: Outcome) -> Counted {

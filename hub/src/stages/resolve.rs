@@ -115,6 +115,10 @@ pub struct EntityState {
     pub revision: i64,
     /// The latest report of each source system, by system id.
     pub reports: BTreeMap<String, SourceReport>,
+    /// When the state may be forgotten (Unix ms): set for stream entities (GPS fixes), whose
+    /// reports from every level arrive within minutes; `None` keeps it for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 /// The survivorship rules of one domain: a default and per-field exceptions.
