@@ -299,28 +299,17 @@ async fn simulated_provinces_resolve_to_one_national_record_per_entity() {
     let stack = Stack::start().await;
     let registry = Arc::new(RegistryClient::new(&stack.registry_url).expect("client"));
     let state_dir = std::env::temp_dir().join(unique("hub-state"));
-    let pipeline = Pipeline::start(
-        PipelineConfig {
-            settings: tests::settings(),
-            instance_id: "e2e-0".to_owned(),
-            group_prefix: unique("hub"),
-            topics: stack.names.clone(),
-            batch_records: 500,
-            batch_interval: Duration::from_millis(100),
-            transaction_timeout: Duration::from_secs(10),
-            state_dir: state_dir.clone(),
-            state_cache_bytes: 1 << 20,
-            stream_state_retention: Duration::from_secs(3600),
-            policy: SurvivorshipPolicy::shipped(),
-            rules: Arc::new(Rules::embedded().clone()),
-        },
-        registry,
-        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+    let running = pipeline(
+        &stack.names,
+        &registry,
+        &unique("hub"),
+        &state_dir,
+        Rules::embedded().clone(),
+        Duration::from_secs(3600),
     )
-    .await
-    .expect("pipeline starts");
+    .await;
     let reconciliation = stack.reconciled(Duration::from_secs(600)).await;
-    tokio::task::spawn_blocking(move || pipeline.stop())
+    tokio::task::spawn_blocking(move || running.stop())
         .await
         .expect("stopping");
     check(&stack, &reconciliation).await;
@@ -422,11 +411,12 @@ async fn pipeline(
     group: &str,
     state_dir: &std::path::Path,
     rules: Rules,
+    stream_state_retention: Duration,
 ) -> Pipeline {
     Pipeline::start(
         PipelineConfig {
             settings: tests::settings(),
-            instance_id: "replay-0".to_owned(),
+            instance_id: format!("{group}-0"),
             group_prefix: group.to_owned(),
             topics: names.clone(),
             batch_records: 100,
@@ -434,7 +424,7 @@ async fn pipeline(
             transaction_timeout: Duration::from_secs(10),
             state_dir: state_dir.to_owned(),
             state_cache_bytes: 1 << 20,
-            stream_state_retention: Duration::from_secs(3600),
+            stream_state_retention,
             policy: SurvivorshipPolicy::shipped(),
             rules: Arc::new(rules),
         },
@@ -510,6 +500,7 @@ async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
         &group,
         &state_dir,
         Rules::embedded().clone(),
+        Duration::from_secs(3600),
     )
     .await;
     let first = balanced(&names, 1).await;
@@ -525,7 +516,15 @@ async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
         + "\n[[unit]]\nnames = [\"千度\"]\ncanonical = \"KWH\"\nfactor = \"1000\"\nsource = \"1 千度 = 10³ kWh\"\n";
     std::fs::write(rules_dir.join("units.toml"), units).expect("units.toml");
     let rules = Rules::load(&rules_dir).expect("rules with 千度");
-    let running = pipeline(&names, &registry, &group, &state_dir, rules).await;
+    let running = pipeline(
+        &names,
+        &registry,
+        &group,
+        &state_dir,
+        rules,
+        Duration::from_secs(3600),
+    )
+    .await;
     let summary = {
         let (names, registry) = (names.clone(), registry.clone());
         let runtime = tokio::runtime::Handle::current();
@@ -647,26 +646,15 @@ async fn stream_states_are_forgotten_after_their_retention() {
         producer.flush(Duration::from_secs(30)).expect("flushed");
     };
     let state_dir = std::env::temp_dir().join(unique("retention"));
-    let running = Pipeline::start(
-        PipelineConfig {
-            settings: tests::settings(),
-            instance_id: "retention-0".to_owned(),
-            group_prefix: unique("hub"),
-            topics: names.clone(),
-            batch_records: 100,
-            batch_interval: Duration::from_millis(50),
-            transaction_timeout: Duration::from_secs(10),
-            state_dir: state_dir.clone(),
-            state_cache_bytes: 1 << 20,
-            stream_state_retention: Duration::from_secs(1),
-            policy: SurvivorshipPolicy::shipped(),
-            rules: Arc::new(Rules::embedded().clone()),
-        },
-        registry.clone(),
-        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+    let running = pipeline(
+        &names,
+        &registry,
+        &unique("hub"),
+        &state_dir,
+        Rules::embedded().clone(),
+        Duration::from_secs(1),
     )
-    .await
-    .expect("pipeline starts");
+    .await;
 
     // The county and the province relay the fix at once: one publication, one merge.
     send("county-gps", ReportingLevel::County);

@@ -5,21 +5,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::Utc;
 use schemas::Domain;
 use schemas::codec::{Decoder, Encoder};
 use schemas::contract::Record;
 use schemas::records::{
-    DataDomain, Provenance, Quarantine, QuarantineStage, RawAssetCard, RawEnergyReport,
-    RawInstitution, RawOfficeBuilding, RawOperatingCost, RawVehicle, RawVehiclePosition,
-    RawVehicleQuota,
+    QuarantineStage, RawAssetCard, RawEnergyReport, RawInstitution, RawOfficeBuilding,
+    RawOperatingCost, RawVehicle, RawVehiclePosition, RawVehicleQuota,
 };
 use schemas::registry::RegistryClient;
 
 use super::accounting::{Counted, Tally};
 use super::exactly_once::{Input, Output, Stage};
 use super::metrics::Metrics;
-use super::quarantine::Quarantiner;
+use super::quarantine::{Quarantiner, Reason};
 use super::{PipelineError, TopicNames};
 use crate::stages::key::Keyed;
 use crate::stages::{self, Rules};
@@ -34,27 +32,13 @@ pub struct Prepared {
     pub payload: Vec<u8>,
 }
 
-/// A report that goes to quarantine, and why.
-pub struct Rejected {
-    /// The stage that refused it.
-    pub stage: QuarantineStage,
-    /// Stable error code.
-    pub code: String,
-    /// The offending field, if one.
-    pub field: Option<String>,
-    /// Chinese first.
-    pub message: String,
-    /// Where it came from, if it decoded (boxed: a rejection is the rare path).
-    pub provenance: Option<Box<Provenance>>,
-}
-
 trait DomainStages: Send + Sync {
     fn prepare(
         &self,
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Prepared, Rejected>;
+    ) -> Result<Prepared, Reason>;
 }
 
 struct Typed<R>
@@ -76,14 +60,14 @@ where
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Prepared, Rejected> {
+    ) -> Result<Prepared, Reason> {
         let decoded = match self.decoder.try_decode_cached(bytes) {
             Ok(Some(raw)) => Ok(raw),
             // A schema id not seen yet: ask the registry once.
             Ok(None) => runtime.block_on(self.decoder.decode(bytes)),
             Err(e) => Err(e),
         };
-        let raw = decoded.map_err(|e| Rejected {
+        let raw = decoded.map_err(|e| Reason {
             stage: QuarantineStage::Decode,
             code: e.code().to_owned(),
             field: None,
@@ -91,7 +75,7 @@ where
             provenance: None,
         })?;
         let provenance = raw.provenance().clone();
-        let rejected = |stage, code: &str, field: &str, message: String| Rejected {
+        let rejected = |stage, code: &str, field: &str, message: String| Reason {
             stage,
             code: code.to_owned(),
             field: (!field.is_empty()).then(|| field.to_owned()),
@@ -166,7 +150,7 @@ impl RawCodecs {
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Prepared, Rejected> {
+    ) -> Result<Prepared, Reason> {
         self.0
             .get(&domain)
             .expect("every domain has its stages")
@@ -205,7 +189,7 @@ impl Stage for Preparer {
                 .inc();
             let prepared = match input.payload.as_deref() {
                 Some(bytes) => self.raw.prepare(domain, bytes, &self.rules, &self.runtime),
-                None => Err(Rejected {
+                None => Err(Reason {
                     stage: QuarantineStage::Decode,
                     code: "empty_record".to_owned(),
                     field: None,
@@ -233,21 +217,9 @@ impl Stage for Preparer {
                     tally.add(domain, &region, Counted::Quarantined);
                     out.push(self.quarantine.output(
                         &self.topics,
-                        Quarantine {
-                            stage: r.stage,
-                            error_code: r.code,
-                            message: r.message,
-                            field: r.field,
-                            domain: Some(DataDomain::from(domain)),
-                            provenance: r.provenance.map(|p| *p),
-                            source_topic: Some(input.topic.clone()),
-                            source_partition: Some(input.partition),
-                            source_offset: Some(input.offset),
-                            source_location: None,
-                            original_key: input.key.clone(),
-                            original_value: input.payload.clone(),
-                            quarantined_at: Utc::now(),
-                        },
+                        domain,
+                        input,
+                        r,
                         &self.metrics,
                     )?);
                 }

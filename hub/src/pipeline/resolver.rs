@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use schemas::records::{DataDomain, Quarantine, QuarantineStage};
+use schemas::records::QuarantineStage;
 use schemas::{ClientSettings, Domain};
 
 use super::accounting::{Counted, Tally};
 use super::exactly_once::{Input, Output, Stage};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
-use super::quarantine::Quarantiner;
+use super::quarantine::{Quarantiner, Reason};
 use super::store::{Change, Store};
 use super::{PipelineError, TopicNames};
 use crate::stages::resolve::{EntityState, Outcome, SourceReport, SurvivorshipPolicy, resolve};
@@ -172,20 +172,14 @@ impl Stage for Resolver {
                     tally.add(domain, "unknown", Counted::Quarantined);
                     out.push(self.quarantine.output(
                         &self.topics,
-                        Quarantine {
+                        domain,
+                        input,
+                        Reason {
                             stage: QuarantineStage::Resolve,
-                            error_code: "report_unreadable".to_owned(),
-                            message,
+                            code: "report_unreadable".to_owned(),
                             field: None,
-                            domain: Some(DataDomain::from(domain)),
+                            message,
                             provenance: None,
-                            source_topic: Some(input.topic.clone()),
-                            source_partition: Some(input.partition),
-                            source_offset: Some(input.offset),
-                            source_location: None,
-                            original_key: input.key.clone(),
-                            original_value: input.payload.clone(),
-                            quarantined_at: now,
                         },
                         &self.metrics,
                     )?);
@@ -239,20 +233,14 @@ impl Stage for Resolver {
                     tally.add(domain, region, Counted::Quarantined);
                     out.push(self.quarantine.output(
                         &self.topics,
-                        Quarantine {
+                        domain,
+                        input,
+                        Reason {
                             stage: QuarantineStage::Publish,
-                            error_code: e.code().to_owned(),
-                            message: e.to_string(),
+                            code: e.code().to_owned(),
                             field: None,
-                            domain: Some(DataDomain::from(domain)),
-                            provenance: Some(provenance),
-                            source_topic: Some(input.topic.clone()),
-                            source_partition: Some(input.partition),
-                            source_offset: Some(input.offset),
-                            source_location: None,
-                            original_key: input.key.clone(),
-                            original_value: input.payload.clone(),
-                            quarantined_at: now,
+                            message: e.to_string(),
+                            provenance: Some(Box::new(provenance)),
                         },
                         &self.metrics,
                     )?);
