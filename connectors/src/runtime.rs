@@ -7,9 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use schemas::registry::RegistryClient;
 
 use crate::config::{ConnectorConfig, InstanceConfig};
@@ -31,20 +29,15 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        use telemetry::metrics::{counter_vec, gauge_vec, histogram_vec};
         let counter =
-            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
-            };
-        let last_success = IntGaugeVec::new(
-            Opts::new(
-                "connector_last_success_timestamp_seconds",
-                "When the instance last completed a poll (Unix time).",
-            ),
+            |name: &str, help: &str, labels: &[&str]| counter_vec(registry, name, help, labels);
+        let last_success = gauge_vec(
+            registry,
+            "connector_last_success_timestamp_seconds",
+            "When the instance last completed a poll (Unix time).",
             &["instance"],
         )?;
-        registry.register(Box::new(last_success.clone()))?;
         let lag = GaugeVec::new(
             Opts::new(
                 "connector_source_lag_seconds",
@@ -54,15 +47,13 @@ impl Metrics {
             &["instance"],
         )?;
         registry.register(Box::new(lag.clone()))?;
-        let poll_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "connector_poll_duration_seconds",
-                "Time to read, map and commit what the source had.",
-            )
-            .buckets(prometheus::exponential_buckets(0.005, 4.0, 9)?),
+        let poll_duration = histogram_vec(
+            registry,
+            "connector_poll_duration_seconds",
+            "Time to read, map and commit what the source had.",
             &["instance"],
+            prometheus::exponential_buckets(0.005, 4.0, 9)?,
         )?;
-        registry.register(Box::new(poll_duration.clone()))?;
         Ok(Metrics {
             read: counter(
                 "connector_records_read_total",

@@ -215,7 +215,7 @@ pub fn run<S: Stage>(
         match transact(&consumer, &producer, stage, &batch, &mut out) {
             Ok(pending) => {
                 stage.committed(pending)?;
-                metrics.committed(config.stage, batch.len(), started.elapsed());
+                metrics.committed(config.stage, started.elapsed());
             }
             Err(e) => {
                 metrics.aborted(config.stage);

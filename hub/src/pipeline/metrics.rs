@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, exponential_buckets,
-};
+use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec, Registry, exponential_buckets};
 
 /// The pipeline's metric handles (cheap to clone).
 #[derive(Clone)]
@@ -33,23 +31,19 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
-        };
-        let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
+        use telemetry::metrics::{counter_vec, gauge_vec, histogram_vec};
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| counter_vec(registry, name, help, labels);
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| gauge_vec(registry, name, help, labels);
         let histogram = |name: &str, help: &str, labels: &[&str]| {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(exponential_buckets(0.001, 4.0, 10)?),
+            histogram_vec(
+                registry,
+                name,
+                help,
                 labels,
-            )?;
-            registry.register(Box::new(h.clone()))?;
-            Ok::<_, prometheus::Error>(h)
+                exponential_buckets(0.001, 4.0, 10)?,
+            )
         };
         Ok(Metrics {
             records_in: counter(
@@ -101,7 +95,7 @@ impl Metrics {
     }
 
     /// Counts a committed batch.
-    pub fn committed(&self, stage: &str, _records: usize, took: Duration) {
+    pub fn committed(&self, stage: &str, took: Duration) {
         self.transactions
             .with_label_values(&[stage, "commit"])
             .inc();

@@ -1,7 +1,7 @@
 //! The registry's metrics, registered in the process's Prometheus registry. Labels come from
 //! closed sets: route templates, HTTP status codes, write outcomes and retry reasons.
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, Registry};
 
 /// The registry's metric handles (cheap to clone).
 #[derive(Clone)]
@@ -26,15 +26,9 @@ impl Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
+            telemetry::metrics::counter_vec(registry, name, help, labels)
         };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
-        };
+        let gauge = |name: &str, help: &str| telemetry::metrics::gauge(registry, name, help);
         Ok(Metrics {
             requests: counter(
                 "hub_registry_requests_total",

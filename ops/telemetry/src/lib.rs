@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod logging;
+pub mod metrics;
 
 pub use http::{OpsState, router};
 pub use logging::{init_logging, registry};
