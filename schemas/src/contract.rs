@@ -290,6 +290,7 @@ impl Composer<'_> {
 struct Contract {
     json: HashMap<SchemaName, String>,
     parsed: HashMap<SchemaName, Schema>,
+    binary: HashMap<SchemaName, serde_avro_fast::Schema>,
 }
 
 static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
@@ -297,6 +298,7 @@ static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("the embedded Avro contract is broken: {e}"));
     let mut json = HashMap::new();
     let mut parsed = HashMap::new();
+    let mut binary = HashMap::new();
     for name in SchemaName::all() {
         let text = composed
             .get(&name.full_name())
@@ -304,10 +306,36 @@ static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
             .clone();
         let schema = Schema::parse_str(&text).expect("composed schemas were parsed once already");
         parsed.insert(name, schema);
+        binary.insert(name, binary_schema(&text));
         json.insert(name, text);
     }
-    Contract { json, parsed }
+    Contract {
+        json,
+        parsed,
+        binary,
+    }
 });
+
+/// `text` without its `logicalType`s, parsed by serde_avro_fast. The logical types' binary
+/// encodings are those of their underlying `bytes`, `long` and `int`, which the adapters in
+/// [`crate::logical`] write and read themselves, so the bytes are the same as apache-avro's.
+fn binary_schema(text: &str) -> serde_avro_fast::Schema {
+    fn strip(json: &mut Value) {
+        match json {
+            Value::Object(obj) => {
+                obj.remove("logicalType");
+                obj.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut json: Value = serde_json::from_str(text).expect("composed schemas are JSON");
+    strip(&mut json);
+    json.to_string()
+        .parse()
+        .unwrap_or_else(|e| panic!("serde_avro_fast cannot read the contract: {e}"))
+}
 
 /// The self-contained schema text of a top-level schema, as registered.
 pub fn schema_json(name: SchemaName) -> &'static str {
@@ -317,6 +345,12 @@ pub fn schema_json(name: SchemaName) -> &'static str {
 /// The parsed schema of a top-level schema (parsed once per process).
 pub fn schema(name: SchemaName) -> &'static Schema {
     &CONTRACT.parsed[&name]
+}
+
+/// The schema the per-message codec runs on (serde_avro_fast's form, built once per process):
+/// the same record layout as [`schema`], with logical types left to [`crate::logical`].
+pub fn binary(name: SchemaName) -> &'static serde_avro_fast::Schema {
+    &CONTRACT.binary[&name]
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! the typed records in [`crate::records`].
 //!
 //! Each adapter writes two forms, chosen by the (de)serializer's
-//! [`is_human_readable`](serde::Serializer::is_human_readable):
+//! [`is_human_readable`](serde::Serializer::is_human_readable), except inside the codec's
+//! `avro_binary` scope, which always takes the Avro form (serde_avro_fast calls itself
+//! human-readable, serde's default):
 //!
 //! | logical type | Avro (not human-readable) | JSON and other human-readable formats |
 //! |---|---|---|
@@ -22,12 +24,38 @@
 //! text or JSON integers for decimals, any RFC 3339 offset for timestamps, and epoch integers
 //! in both forms. JSON floating-point numbers are refused for decimals: they are not exact.
 
+use std::cell::Cell;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serializer;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+thread_local! {
+    static AVRO_BINARY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every adapter here in its Avro form, whatever the (de)serializer says of
+/// itself. serde_avro_fast keeps serde's default `is_human_readable() == true`, so the codec
+/// marks its calls instead; apache-avro's readers and writers are built non-human-readable.
+pub(crate) fn avro_binary<R>(f: impl FnOnce() -> R) -> R {
+    /// Restores the previous mode even if `f` unwinds.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            AVRO_BINARY.set(self.0);
+        }
+    }
+    let _restore = Restore(AVRO_BINARY.replace(true));
+    f()
+}
+
+/// Whether an adapter should use its textual form: only outside [`avro_binary`], for a
+/// human-readable format.
+fn textual(human_readable: bool) -> bool {
+    human_readable && !AVRO_BINARY.get()
+}
 
 /// Why a value does not fit an Avro logical type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,7 +187,7 @@ impl DecimalShape {
 
     /// The Avro `bytes` of `value`: the shortest big-endian two's complement of its unscaled
     /// integer (as Java's `BigInteger.toByteArray`).
-    pub fn encode_avro_bytes(self, value: Decimal) -> Result<Vec<u8>, LogicalError> {
+    pub fn encode_avro_bytes(self, value: Decimal) -> Result<DecimalBytes, LogicalError> {
         let unscaled = self.unscaled(value)?;
         let bytes = unscaled.to_be_bytes();
         let mut start = 0;
@@ -171,7 +199,7 @@ impl DecimalShape {
             }
             start += 1;
         }
-        Ok(bytes[start..].to_vec())
+        Ok(DecimalBytes { bytes, start })
     }
 
     /// The value of Avro decimal `bytes` at this shape's scale. Redundant sign bytes are
@@ -262,7 +290,7 @@ impl DecimalShape {
     }
 
     fn serialize<S: Serializer>(self, value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
+        if textual(serializer.is_human_readable()) {
             let normalised = self.normalise(*value).map_err(serde::ser::Error::custom)?;
             serializer.serialize_str(&normalised.to_string())
         } else {
@@ -275,11 +303,26 @@ impl DecimalShape {
 
     fn deserialize<'de, D: Deserializer<'de>>(self, deserializer: D) -> Result<Decimal, D::Error> {
         let visitor = DecimalVisitor(self);
-        if deserializer.is_human_readable() {
+        if textual(deserializer.is_human_readable()) {
             deserializer.deserialize_any(visitor)
         } else {
             deserializer.deserialize_bytes(visitor)
         }
+    }
+}
+
+/// The Avro `bytes` of a decimal, on the stack (a 128-bit unscaled value needs at most 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalBytes {
+    bytes: [u8; 16],
+    start: usize,
+}
+
+impl std::ops::Deref for DecimalBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 }
 
@@ -486,7 +529,7 @@ pub mod timestamp_millis {
         value: &DateTime<Utc>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
+        if super::textual(serializer.is_human_readable()) {
             serializer.serialize_str(&super::format_timestamp(*value))
         } else {
             serializer.serialize_i64(value.timestamp_millis())
@@ -497,7 +540,7 @@ pub mod timestamp_millis {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {
-        if deserializer.is_human_readable() {
+        if super::textual(deserializer.is_human_readable()) {
             deserializer.deserialize_any(TimestampVisitor)
         } else {
             deserializer.deserialize_i64(TimestampVisitor)
@@ -573,7 +616,7 @@ pub mod date {
 
     /// Writes days since the epoch, or `YYYY-MM-DD`.
     pub fn serialize<S: Serializer>(value: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
+        if super::textual(serializer.is_human_readable()) {
             serializer.serialize_str(&value.format("%Y-%m-%d").to_string())
         } else {
             serializer.serialize_i32(to_epoch_days(*value))
@@ -582,7 +625,7 @@ pub mod date {
 
     /// Reads days since the epoch, or `YYYY-MM-DD`.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
-        if deserializer.is_human_readable() {
+        if super::textual(deserializer.is_human_readable()) {
             deserializer.deserialize_any(DateVisitor)
         } else {
             deserializer.deserialize_i32(DateVisitor)
@@ -645,7 +688,7 @@ pub mod bytes {
 
     /// Writes Avro `bytes`, or standard padded base64.
     pub fn serialize<S: Serializer>(value: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
+        if super::textual(serializer.is_human_readable()) {
             serializer.serialize_str(&base64_encode(value))
         } else {
             serializer.serialize_bytes(value)
@@ -654,7 +697,7 @@ pub mod bytes {
 
     /// Reads Avro `bytes`, a sequence of byte values, or base64 text.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        if deserializer.is_human_readable() {
+        if super::textual(deserializer.is_human_readable()) {
             deserializer.deserialize_any(BytesVisitor)
         } else {
             deserializer.deserialize_byte_buf(BytesVisitor)
@@ -809,7 +852,7 @@ mod tests {
             ("1", &[0x0F, 0x42, 0x40]),
         ];
         for (text, bytes) in cases {
-            assert_eq!(q.encode_avro_bytes(dec(text)).unwrap(), *bytes, "{text}");
+            assert_eq!(*q.encode_avro_bytes(dec(text)).unwrap(), **bytes, "{text}");
             assert_eq!(q.decode_avro_bytes(bytes).unwrap(), dec(text), "{text}");
         }
         // Redundant sign extension is read, beyond 16 bytes too.

@@ -3,11 +3,14 @@
 //!
 //! - Every valid fixture is the canonical JSON form of its record: it deserialises, serialises
 //!   back to the same JSON (so a misspelt field cannot hide), survives an Avro round trip through
-//!   [`encode_datum`]/[`decode_datum`] and apache-avro's generic `from_value` path.
+//!   [`encode_datum`]/[`decode_datum`] and apache-avro's generic `from_value` path, and the
+//!   per-message [`Encoder`] (serde_avro_fast) writes the very same bytes, which its reader
+//!   reads back.
 //! - Every invalid fixture carries `_why` (what is wrong) and `_expect` (a fragment of the error)
-//!   and fails either JSON deserialisation or Avro encoding with that error.
+//!   and fails either JSON deserialisation or Avro encoding with that error; the [`Encoder`]
+//!   refuses it too.
 //! - Every field of every schema maps to its Rust type: a datum with every optional field set
-//!   decodes and re-encodes to the same Avro value.
+//!   decodes and re-encodes to the same Avro value, through both libraries.
 //! - Every named type and field in every composed schema has an English doc with the Chinese
 //!   term beside it.
 
@@ -21,7 +24,8 @@ use apache_avro::{Schema, from_value};
 use serde_json::Value;
 
 use super::*;
-use crate::codec::{decode_datum, encode_datum};
+use crate::codec::tests::read_current;
+use crate::codec::{Encoder, decode_datum, encode_datum};
 use crate::contract::{self, Record, SchemaName};
 
 /// Checks one schema's fixtures and returns the failures, one line each.
@@ -183,7 +187,7 @@ fn check_fixtures<T: Record + PartialEq + Debug>() -> Vec<String> {
                     "from_value differs:\n{generic:#?}\n!=\n{record:#?}"
                 ));
             }
-            Ok(())
+            same_through_codec(&record, &datum)
         })();
         if let Err(e) = result {
             failures.push(format!("{label}: {}", shorten(&e)));
@@ -216,6 +220,12 @@ fn check_fixtures<T: Record + PartialEq + Debug>() -> Vec<String> {
         let error = match serde_json::from_value::<T>(fixture) {
             Err(e) => e.to_string(),
             Ok(record) => match encode_datum(schema, &record) {
+                Err(e) if encoder::<T>().encode(&record).is_ok() => {
+                    failures.push(format!(
+                        "{label}: the encoder accepts what apache-avro refuses ({e})"
+                    ));
+                    continue;
+                }
                 Err(e) => e.to_string(),
                 Ok(_) => {
                     failures.push(format!("{label}: accepted, but {why}"));
@@ -280,13 +290,39 @@ fn check_every_field<T: Record + PartialEq + Debug>() -> Vec<String> {
                 "re-encoded value differs:\n{rewritten:?}\n!=\n{original:?}"
             ));
         }
-        Ok(())
+        same_through_codec(&record, &again)
     })();
     result
         .err()
         .map(|e| format!("{name}: {}", shorten(&e)))
         .into_iter()
         .collect()
+}
+
+fn encoder<T: Record>() -> Encoder<T> {
+    Encoder::with_schema_id(1).expect("encoder for the contract schema")
+}
+
+/// Whether the per-message codec writes exactly `datum` (apache-avro's bytes) for `record` and
+/// reads `datum` back as `record`.
+fn same_through_codec<T: Record + PartialEq + Debug>(
+    record: &T,
+    datum: &[u8],
+) -> Result<(), String> {
+    let framed = encoder::<T>()
+        .encode(record)
+        .map_err(|e| format!("encoder: {e}"))?;
+    if framed[5..] != *datum {
+        return Err(format!(
+            "the encoder's bytes differ from apache-avro's:\n{:?}\n!=\n{datum:?}",
+            &framed[5..]
+        ));
+    }
+    let read: T = read_current(datum).map_err(|e| format!("reader: {e}"))?;
+    if read != *record {
+        return Err(format!("the reader differs:\n{read:#?}\n!=\n{record:#?}"));
+    }
+    Ok(())
 }
 
 /// Reads a datum as a generic Avro value, the path the codec takes for older writer schemas.
