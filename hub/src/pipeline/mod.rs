@@ -196,7 +196,7 @@ impl Pipeline {
         let quarantine_id = Encoder::<schemas::records::Quarantine>::register(&registry)
             .await?
             .schema_id();
-        let raw = preparer::RawCodecs::register(registry.clone()).await?;
+        let raw = preparer::RawCodecs::new(registry.clone(), &codecs)?;
         let runtime = tokio::runtime::Handle::current();
         let stop = Arc::new(AtomicBool::new(false));
         let stage_config = |stage: &'static str, topics: Vec<String>| LoopConfig {

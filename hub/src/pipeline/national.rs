@@ -43,6 +43,7 @@ trait JsonCodec: Send + Sync {
         runtime: &tokio::runtime::Handle,
     ) -> Result<Map<String, Value>, NationalError>;
     fn encode(&self, record: Map<String, Value>) -> Result<Vec<u8>, NationalError>;
+    fn schema_id(&self) -> u32;
 }
 
 struct Typed<T: Record> {
@@ -70,6 +71,10 @@ impl<T: Record + Send + Sync> JsonCodec for Typed<T> {
     fn encode(&self, record: Map<String, Value>) -> Result<Vec<u8>, NationalError> {
         let typed: T = serde_json::from_value(Value::Object(record))?;
         Ok(self.encoder.encode(&typed)?)
+    }
+
+    fn schema_id(&self) -> u32 {
+        self.encoder.schema_id()
     }
 }
 
@@ -103,6 +108,11 @@ impl NationalCodecs {
             codecs.insert(domain, codec);
         }
         Ok(NationalCodecs(Arc::new(codecs)))
+    }
+
+    /// The registry's id of `domain`'s national schema, as registered at start-up.
+    pub fn schema_id(&self, domain: Domain) -> u32 {
+        self.codec(domain).schema_id()
     }
 
     fn codec(&self, domain: Domain) -> &dyn JsonCodec {

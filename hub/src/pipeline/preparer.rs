@@ -17,6 +17,7 @@ use schemas::registry::RegistryClient;
 use super::accounting::{Counted, Tally};
 use super::exactly_once::{Input, Output, Stage};
 use super::metrics::Metrics;
+use super::national::NationalCodecs;
 use super::quarantine::{Quarantiner, Reason};
 use super::{PipelineError, TopicNames};
 use crate::stages::key::Keyed;
@@ -109,13 +110,15 @@ where
 pub struct RawCodecs(Arc<HashMap<Domain, Box<dyn DomainStages>>>);
 
 impl RawCodecs {
-    /// Registers every national schema (the repartition topics carry national records) and
-    /// builds the domains' stages.
-    pub async fn register(
+    /// The domains' stages, writing national records under the schema ids `national`
+    /// registered (the repartition topics carry national records).
+    pub fn new(
         registry: Arc<RegistryClient>,
+        national: &NationalCodecs,
     ) -> Result<Self, schemas::codec::CodecError> {
-        async fn typed<R>(
+        fn typed<R>(
             registry: &Arc<RegistryClient>,
+            schema_id: u32,
         ) -> Result<Box<dyn DomainStages>, schemas::codec::CodecError>
         where
             R: stages::Stage + Record + Send + Sync + 'static,
@@ -123,20 +126,21 @@ impl RawCodecs {
         {
             Ok(Box::new(Typed::<R> {
                 decoder: Decoder::new(registry.clone()),
-                encoder: Encoder::register(registry).await?,
+                encoder: Encoder::with_schema_id(schema_id)?,
             }))
         }
         let mut by_domain = HashMap::new();
         for domain in Domain::ALL {
+            let id = national.schema_id(domain);
             let stages = match domain {
-                Domain::Institution => typed::<RawInstitution>(&registry).await?,
-                Domain::Vehicle => typed::<RawVehicle>(&registry).await?,
-                Domain::VehiclePosition => typed::<RawVehiclePosition>(&registry).await?,
-                Domain::VehicleQuota => typed::<RawVehicleQuota>(&registry).await?,
-                Domain::OfficeBuilding => typed::<RawOfficeBuilding>(&registry).await?,
-                Domain::EnergyReport => typed::<RawEnergyReport>(&registry).await?,
-                Domain::AssetCard => typed::<RawAssetCard>(&registry).await?,
-                Domain::OperatingCost => typed::<RawOperatingCost>(&registry).await?,
+                Domain::Institution => typed::<RawInstitution>(&registry, id)?,
+                Domain::Vehicle => typed::<RawVehicle>(&registry, id)?,
+                Domain::VehiclePosition => typed::<RawVehiclePosition>(&registry, id)?,
+                Domain::VehicleQuota => typed::<RawVehicleQuota>(&registry, id)?,
+                Domain::OfficeBuilding => typed::<RawOfficeBuilding>(&registry, id)?,
+                Domain::EnergyReport => typed::<RawEnergyReport>(&registry, id)?,
+                Domain::AssetCard => typed::<RawAssetCard>(&registry, id)?,
+                Domain::OperatingCost => typed::<RawOperatingCost>(&registry, id)?,
             };
             by_domain.insert(domain, stages);
         }
