@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Registry};
 use schemas::registry::RegistryClient;
 
 use crate::config::{ConnectorConfig, InstanceConfig};
@@ -29,7 +29,7 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        use telemetry::metrics::{counter_vec, gauge_vec, histogram_vec};
+        use telemetry::metrics::{counter_vec, float_gauge_vec, gauge_vec, histogram_vec};
         let counter =
             |name: &str, help: &str, labels: &[&str]| counter_vec(registry, name, help, labels);
         let last_success = gauge_vec(
@@ -38,15 +38,13 @@ impl Metrics {
             "When the instance last completed a poll (Unix time).",
             &["instance"],
         )?;
-        let lag = GaugeVec::new(
-            Opts::new(
-                "connector_source_lag_seconds",
-                "Age of the oldest source change not yet read when the last poll began (file \
-                 drops and SQL tables; absent where the source cannot tell).",
-            ),
+        let lag = float_gauge_vec(
+            registry,
+            "connector_source_lag_seconds",
+            "Age of the oldest source change not yet read when the last poll began (file drops \
+             and SQL tables; absent where the source cannot tell).",
             &["instance"],
         )?;
-        registry.register(Box::new(lag.clone()))?;
         let poll_duration = histogram_vec(
             registry,
             "connector_poll_duration_seconds",

@@ -2,7 +2,7 @@
 //! as a list of names, help texts and labels.
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// A counter family with `labels`, registered in `registry`.
@@ -25,6 +25,19 @@ pub fn gauge_vec(
     labels: &[&str],
 ) -> prometheus::Result<IntGaugeVec> {
     let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A gauge family with `labels` and fractional values (seconds, ratios), registered in
+/// `registry`.
+pub fn float_gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let metric = GaugeVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
