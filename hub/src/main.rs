@@ -74,7 +74,9 @@ struct Args {
     /// transaction can hold up the partitions' next owner.
     #[arg(long, env = "HUB_TRANSACTION_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     transaction_timeout: Duration,
-    /// Folder of the local state stores (rebuilt from their changelogs when assigned).
+    /// Folder of the local state stores, one subfolder per instance id. A store closed cleanly
+    /// is kept there and brought up to date from its checkpoint; any other is rebuilt from its
+    /// changelog.
     #[arg(long, env = "HUB_STATE_DIR", default_value = "/tmp/huitong-hub-state")]
     state_dir: std::path::PathBuf,
     /// How long the state of a GPS fix is kept after its first report (every level's copy of a

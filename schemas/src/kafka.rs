@@ -129,8 +129,31 @@ pub fn read_to_end(
     topic: &str,
     partitions: Option<&[i32]>,
     timeout: Duration,
-    mut visit: impl FnMut(i32, &[u8], Option<&[u8]>),
+    visit: impl FnMut(i32, &[u8], Option<&[u8]>),
 ) -> Result<(), rdkafka::error::KafkaError> {
+    read_from(settings, topic, partitions, |_, _| None, timeout, visit).map(|_| ())
+}
+
+/// The offsets a partition holds, `low..high` (the high watermark counts uncommitted records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The first offset still in the log.
+    pub low: i64,
+    /// One past the last record written.
+    pub high: i64,
+}
+
+/// [`read_to_end`], starting in each partition where `start` says given the partition and its
+/// [`Span`] (`None`: from its first record), and returning the spans read: everything below
+/// each `high` has been handed to `visit`.
+pub fn read_from(
+    settings: &ClientSettings,
+    topic: &str,
+    partitions: Option<&[i32]>,
+    mut start: impl FnMut(i32, Span) -> Option<i64>,
+    timeout: Duration,
+    mut visit: impl FnMut(i32, &[u8], Option<&[u8]>),
+) -> Result<BTreeMap<i32, Span>, rdkafka::error::KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::error::KafkaError as ClientError;
     use rdkafka::message::Message;
@@ -152,21 +175,30 @@ pub fn read_to_end(
         .set("isolation.level", "read_uncommitted")
         .create()?;
     let metadata = watermarks.fetch_metadata(Some(topic), timeout)?;
+    let mut spans = BTreeMap::new();
     let mut targets = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        if partitions.is_some_and(|wanted| !wanted.contains(&partition.id())) {
+        let id = partition.id();
+        if partitions.is_some_and(|wanted| !wanted.contains(&id)) {
             continue;
         }
         // The high watermark counts uncommitted records too: reading up to it waits for them.
-        let (low, high) = watermarks.fetch_watermarks(topic, partition.id(), timeout)?;
-        if high > low {
-            targets.insert(partition.id(), high);
-            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        let (low, high) = watermarks.fetch_watermarks(topic, id, timeout)?;
+        let span = Span { low, high };
+        spans.insert(id, span);
+        let from = start(id, span).map_or(Offset::Beginning, Offset::Offset);
+        let first = match from {
+            Offset::Offset(at) => at,
+            _ => low,
+        };
+        if high > first {
+            targets.insert(id, high);
+            assignment.add_partition_offset(topic, id, from)?;
         }
     }
     if targets.is_empty() {
-        return Ok(());
+        return Ok(spans);
     }
     consumer.assign(&assignment)?;
     loop {
@@ -185,7 +217,7 @@ pub fn read_to_end(
             _ => false,
         });
         if done {
-            return Ok(());
+            return Ok(spans);
         }
         if std::time::Instant::now() > deadline {
             return Err(ClientError::MessageConsumption(

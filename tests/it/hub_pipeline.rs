@@ -285,6 +285,7 @@ async fn simulated_provinces_resolve_to_one_national_record_per_entity() {
         &state_dir,
         Rules::embedded().clone(),
         Duration::from_secs(3600),
+        &prometheus::Registry::new(),
     )
     .await;
     let reconciliation = stack.reconciled(Duration::from_secs(600)).await;
@@ -383,7 +384,7 @@ fn energy_in_thousands_of_kwh() -> schemas::records::RawEnergyReport {
     }
 }
 
-/// The pipeline of one test, in-process, with `rules`.
+/// The pipeline of one test, in-process, with `rules`, its metrics in `metrics`.
 async fn pipeline(
     names: &TopicNames,
     registry: &Arc<RegistryClient>,
@@ -391,6 +392,7 @@ async fn pipeline(
     state_dir: &std::path::Path,
     rules: Rules,
     stream_state_retention: Duration,
+    metrics: &prometheus::Registry,
 ) -> Pipeline {
     Pipeline::start(
         PipelineConfig {
@@ -408,7 +410,7 @@ async fn pipeline(
             rules: Arc::new(rules),
         },
         registry.clone(),
-        Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+        Metrics::new(metrics).expect("metrics"),
     )
     .await
     .expect("pipeline starts")
@@ -493,6 +495,7 @@ async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
         &state_dir,
         Rules::embedded().clone(),
         Duration::from_secs(3600),
+        &prometheus::Registry::new(),
     )
     .await;
     let first = balanced(&names, 1, Duration::from_secs(120)).await;
@@ -515,6 +518,7 @@ async fn quarantined_records_are_replayed_once_their_cause_is_fixed() {
         &state_dir,
         rules,
         Duration::from_secs(3600),
+        &prometheus::Registry::new(),
     )
     .await;
     let summary = {
@@ -599,41 +603,67 @@ fn fix(
     }
 }
 
+/// A registry, one-partition hub topics, and GPS fixes sent to them.
+struct Fixes {
+    registry: Arc<RegistryClient>,
+    names: TopicNames,
+    encoder: schemas::codec::Encoder<schemas::records::RawVehiclePosition>,
+    _registry: hub::registry::SchemaRegistry,
+}
+
+impl Fixes {
+    async fn start(label: &str) -> Self {
+        let (served, registry_url) = start_registry().await;
+        let registry = Arc::new(RegistryClient::new(&registry_url).expect("client"));
+        let names = hub_topics(
+            label,
+            Partitions {
+                stream: 1,
+                report: 1,
+            },
+        )
+        .await;
+        let encoder = schemas::codec::Encoder::register(&registry)
+            .await
+            .expect("raw schema");
+        Fixes {
+            registry,
+            names,
+            encoder,
+            _registry: served,
+        }
+    }
+
+    /// Sends the same fix as `system` reporting at `level`.
+    fn send(&self, system: &str, level: schemas::records::ReportingLevel) {
+        let raw = self.encoder.encode(&fix(system, level)).expect("encodes");
+        produce(&self.names.raw(Domain::VehiclePosition), system, &raw);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_states_are_forgotten_after_their_retention() {
-    use schemas::codec::Encoder;
     use schemas::records::ReportingLevel;
 
-    let (_registry, registry_url) = start_registry().await;
-    let registry = Arc::new(RegistryClient::new(&registry_url).expect("client"));
-    let names = hub_topics(
-        "retention",
-        Partitions {
-            stream: 1,
-            report: 1,
-        },
-    )
-    .await;
-    let encoder = Encoder::register(&registry).await.expect("raw schema");
-    let send = |system: &str, level| {
-        let raw = encoder.encode(&fix(system, level)).expect("encodes");
-        produce(&names.raw(Domain::VehiclePosition), system, &raw);
-    };
+    let fixes = Fixes::start("retention").await;
+    let (registry, names) = (&fixes.registry, &fixes.names);
+    let send = |system: &str, level| fixes.send(system, level);
     let state_dir = std::env::temp_dir().join(unique("retention"));
     let running = pipeline(
-        &names,
-        &registry,
+        names,
+        registry,
         &unique("hub"),
         &state_dir,
         Rules::embedded().clone(),
         Duration::from_secs(1),
+        &prometheus::Registry::new(),
     )
     .await;
 
     // The county and the province relay the fix at once: one publication, one merge.
     send("county-gps", ReportingLevel::County);
     send("province-gps", ReportingLevel::Province);
-    let first = balanced(&names, 2, Duration::from_secs(120)).await;
+    let first = balanced(names, 2, Duration::from_secs(120)).await;
     assert_eq!(
         (first.total.published, first.total.merged_duplicate),
         (1, 1)
@@ -665,7 +695,7 @@ async fn stream_states_are_forgotten_after_their_retention() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     send("prefecture-gps", ReportingLevel::Prefecture);
-    let second = balanced(&names, 3, Duration::from_secs(120)).await;
+    let second = balanced(names, 3, Duration::from_secs(120)).await;
     assert_eq!(
         second.total.published, 2,
         "after its retention the fix is new"
@@ -674,4 +704,107 @@ async fn stream_states_are_forgotten_after_their_retention() {
         .await
         .expect("stopping");
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_hub_restores_its_stores_from_their_checkpoints() {
+    use schemas::records::ReportingLevel;
+
+    let fixes = Fixes::start("checkpoint").await;
+    let (registry, names) = (&fixes.registry, &fixes.names);
+    let send = |system: &str, level| fixes.send(system, level);
+    let (group, state_dir) = (
+        unique("hub"),
+        std::env::temp_dir().join(unique("checkpoint")),
+    );
+    let start = |metrics: prometheus::Registry| {
+        let (names, registry, group, state_dir) = (
+            names.clone(),
+            registry.clone(),
+            group.clone(),
+            state_dir.clone(),
+        );
+        async move {
+            let running = pipeline(
+                &names,
+                &registry,
+                &group,
+                &state_dir,
+                Rules::embedded().clone(),
+                Duration::from_secs(3600),
+                &metrics,
+            )
+            .await;
+            (running, metrics)
+        }
+    };
+
+    let (first, _) = start(prometheus::Registry::new()).await;
+    send("county-gps", ReportingLevel::County);
+    let published = balanced(names, 1, Duration::from_secs(120)).await;
+    assert_eq!(published.total.published, 1);
+    tokio::task::spawn_blocking(move || first.stop())
+        .await
+        .expect("stopping");
+
+    // The same instance again: its store comes back from the checkpoint, reading nothing, and
+    // still knows the fix — the province's copy is a duplicate.
+    let (second, metrics) = start(prometheus::Registry::new()).await;
+    send("province-gps", ReportingLevel::Province);
+    let merged = balanced(names, 2, Duration::from_secs(120)).await;
+    assert_eq!(
+        (merged.total.published, merged.total.merged_duplicate),
+        (1, 1)
+    );
+    let restored = restore_records(&metrics, Domain::VehiclePosition);
+    assert_eq!(restored, BTreeMap::from([("checkpoint".to_owned(), 0)]));
+    tokio::task::spawn_blocking(move || second.stop())
+        .await
+        .expect("stopping");
+
+    // Without its checkpoint (opening a store takes it out, so a process killed after that
+    // leaves none; closing it without one, as here, leaves no file) the store is rebuilt from
+    // the whole changelog: the fix's two states so far (published, then merged).
+    for file in std::fs::read_dir(&state_dir).expect("state dir").flatten() {
+        let (store, checkpoint) =
+            hub::pipeline::store::Store::open(&file.path(), 1 << 20).expect("store");
+        assert!(
+            checkpoint.is_some(),
+            "{}: kept with a checkpoint",
+            file.path().display()
+        );
+        drop(store);
+    }
+    let (third, metrics) = start(prometheus::Registry::new()).await;
+    send("city-gps", ReportingLevel::Prefecture);
+    let again = balanced(names, 3, Duration::from_secs(120)).await;
+    assert_eq!(
+        (again.total.published, again.total.merged_duplicate),
+        (1, 2)
+    );
+    let restored = restore_records(&metrics, Domain::VehiclePosition);
+    assert_eq!(restored, BTreeMap::from([("beginning".to_owned(), 2)]));
+    tokio::task::spawn_blocking(move || third.stop())
+        .await
+        .expect("stopping");
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// `hub_state_restore_records_total` of `domain`, by where the restores started.
+fn restore_records(metrics: &prometheus::Registry, domain: Domain) -> BTreeMap<String, u64> {
+    metrics
+        .gather()
+        .iter()
+        .filter(|family| family.name() == "hub_state_restore_records_total")
+        .flat_map(|family| family.get_metric())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "domain" && l.value() == domain.as_str())
+        })
+        .filter_map(|m| {
+            let from = m.get_label().iter().find(|l| l.name() == "from")?;
+            Some((from.value().to_owned(), m.get_counter().get_value() as u64))
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@
 //!
 //! Everything here blocks, so a stage runs on a thread of its own, never on a tokio worker.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::ClientSettings;
 
@@ -68,11 +68,17 @@ pub trait Stage {
         out: &mut Vec<Output>,
     ) -> Result<Self::Pending, PipelineError>;
 
-    /// Applies a committed batch's state changes.
-    fn committed(&mut self, pending: Self::Pending) -> Result<(), PipelineError>;
+    /// Applies a committed batch's state changes; `written` tells where its records landed.
+    fn committed(&mut self, pending: Self::Pending, written: &Written)
+    -> Result<(), PipelineError>;
 
     /// The partitions were taken away: forget their state.
     fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>);
+
+    /// A batch's transaction failed and the batch will be done again. Whether the broker
+    /// committed it after all is unknown, so state built from committed batches must be
+    /// rebuilt from the changelog.
+    fn aborted(&mut self) {}
 
     /// Whether the stage has work of its own (such as expiring state) even without input:
     /// then an empty batch is processed.
@@ -100,6 +106,58 @@ pub struct LoopConfig {
     /// `transaction.timeout.ms`: how long a dead process's open transaction can hold up the
     /// partitions' next owner.
     pub transaction_timeout: Duration,
+}
+
+/// Where a committed transaction's records landed: per topic and partition, the offset after
+/// its last record there.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written(HashMap<String, HashMap<i32, i64>>);
+
+impl Written {
+    /// The offset after the transaction's last record in `topic`'s `partition`, if it wrote
+    /// there.
+    pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get(topic)?.get(&partition).copied()
+    }
+
+    fn record(&mut self, topic: &str, partition: i32, offset: i64) {
+        if !self.0.contains_key(topic) {
+            self.0.insert(topic.to_owned(), HashMap::new());
+        }
+        let next = self
+            .0
+            .get_mut(topic)
+            .expect("inserted above")
+            .entry(partition)
+            .or_insert(0);
+        *next = (*next).max(offset + 1);
+    }
+}
+
+/// Collects the acknowledged offsets of the open transaction's records.
+#[derive(Default)]
+struct Acknowledged(Mutex<Written>);
+
+impl Acknowledged {
+    fn take(&self) -> Written {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl ClientContext for Acknowledged {}
+
+impl ProducerContext for Acknowledged {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(message) = result {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).record(
+                message.topic(),
+                message.partition(),
+                message.offset(),
+            );
+        }
+    }
 }
 
 /// Partitions revoked since the loop last looked.
@@ -143,7 +201,7 @@ pub fn run<S: Stage>(
         .create_with_context(StageContext {
             revoked: revoked.clone(),
         })?;
-    let producer: ThreadedProducer<DefaultProducerContext> = settings
+    let producer: ThreadedProducer<Acknowledged> = settings
         .client_config()
         .set("transactional.id", &config.transactional_id)
         .set(
@@ -154,7 +212,7 @@ pub fn run<S: Stage>(
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("compression.type", "zstd")
-        .create()?;
+        .create_with_context(Acknowledged::default())?;
     producer.init_transactions(TIMEOUT)?;
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -213,12 +271,13 @@ pub fn run<S: Stage>(
         }
         let started = Instant::now();
         match transact(&consumer, &producer, stage, &batch, &mut out) {
-            Ok(pending) => {
-                stage.committed(pending)?;
+            Ok((pending, written)) => {
+                stage.committed(pending, &written)?;
                 metrics.committed(config.stage, started.elapsed());
             }
             Err(e) => {
                 metrics.aborted(config.stage);
+                stage.aborted();
                 if e.is_fatal() {
                     return Err(e);
                 }
@@ -232,16 +291,18 @@ pub fn run<S: Stage>(
     Ok(())
 }
 
-/// One batch in one transaction.
+/// One batch in one transaction: the stage's pending changes and where the records landed.
 fn transact<S: Stage>(
     consumer: &BaseConsumer<StageContext>,
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &ThreadedProducer<Acknowledged>,
     stage: &mut S,
     batch: &[Input],
     out: &mut Vec<Output>,
-) -> Result<S::Pending, PipelineError> {
+) -> Result<(S::Pending, Written), PipelineError> {
+    // Acknowledgements of an aborted transaction's records are of no use.
+    producer.context().take();
     producer.begin_transaction()?;
-    let result: Result<S::Pending, PipelineError> = (|| {
+    let result: Result<(S::Pending, Written), PipelineError> = (|| {
         let pending = stage.process(batch, out)?;
         for o in out.iter() {
             send(producer, o)?;
@@ -252,9 +313,10 @@ fn transact<S: Stage>(
                 .ok_or(PipelineError::NoGroupMetadata)?;
             producer.send_offsets_to_transaction(&next_offsets(batch)?, &group, TIMEOUT)?;
         }
+        // Every delivery report has been served once nothing is in flight.
         schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
-        producer.commit_transaction(TIMEOUT)?;
-        Ok(pending)
+        commit(producer)?;
+        Ok((pending, producer.context().take()))
     })();
     if let Err(e) = &result
         && !e.is_fatal()
@@ -263,6 +325,25 @@ fn transact<S: Stage>(
     }
     result
 }
+
+/// Commits the open transaction. A retriable error (a timeout) leaves the commit in progress,
+/// and librdkafka's answer is to call commit again, which finishes it; aborting instead could
+/// leave a commit that happened all the same unseen.
+fn commit(producer: &ThreadedProducer<Acknowledged>) -> Result<(), KafkaError> {
+    let mut attempts = 1;
+    loop {
+        match producer.commit_transaction(TIMEOUT) {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < COMMIT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempts, "transaction commit retried");
+                attempts += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How often a retriable commit error is retried before the batch is given up.
+const COMMIT_ATTEMPTS: u32 = 3;
 
 /// How often the stage measures its consumer lag.
 const LAG_EVERY: Duration = Duration::from_secs(15);
@@ -312,10 +393,7 @@ fn rewind(consumer: &BaseConsumer<StageContext>, batch: &[Input]) -> Result<(), 
     Ok(())
 }
 
-fn send(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    output: &Output,
-) -> Result<(), KafkaError> {
+fn send(producer: &ThreadedProducer<Acknowledged>, output: &Output) -> Result<(), KafkaError> {
     let mut record = BaseRecord::<str, [u8]>::to(&output.topic).key(&output.key);
     if let Some(partition) = output.partition {
         record = record.partition(partition);
@@ -347,6 +425,19 @@ mod tests {
             key: None,
             payload: None,
         }
+    }
+
+    #[test]
+    fn written_offsets_are_one_past_the_last_acknowledged() {
+        let mut written = Written::default();
+        for (topic, partition, offset) in [("c", 0, 5), ("c", 0, 3), ("c", 1, 0), ("d", 0, 9)] {
+            written.record(topic, partition, offset);
+        }
+        assert_eq!(written.next_offset("c", 0), Some(6));
+        assert_eq!(written.next_offset("c", 1), Some(1));
+        assert_eq!(written.next_offset("d", 0), Some(10));
+        assert_eq!(written.next_offset("d", 1), None);
+        assert_eq!(written.next_offset("e", 0), None);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub state_entities: IntGaugeVec,
     /// `hub_state_restore_duration_seconds{domain}`: rebuilding a store from its changelog.
     pub restore_duration: HistogramVec,
+    /// `hub_state_restore_records_total{domain,from}`: changelog records read to restore
+    /// stores, `from` = `checkpoint` (a cleanly closed store's tail) or `beginning`.
+    pub restore_records: IntCounterVec,
 }
 
 impl Metrics {
@@ -90,6 +93,12 @@ impl Metrics {
                 "hub_state_restore_duration_seconds",
                 "Time to rebuild a partition's state store from its changelog.",
                 &["domain"],
+            )?,
+            restore_records: counter(
+                "hub_state_restore_records_total",
+                "Changelog records read to restore state stores, from a checkpoint or from the \
+                 beginning.",
+                &["domain", "from"],
             )?,
         })
     }

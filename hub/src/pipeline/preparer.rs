@@ -15,7 +15,7 @@ use schemas::records::{
 use schemas::registry::RegistryClient;
 
 use super::accounting::{Counted, Tally};
-use super::exactly_once::{Input, Output, Stage};
+use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
 use super::quarantine::{Quarantiner, Reason};
@@ -233,7 +233,7 @@ impl Stage for Preparer {
         Ok(())
     }
 
-    fn committed(&mut self, (): ()) -> Result<(), PipelineError> {
+    fn committed(&mut self, (): (), _: &Written) -> Result<(), PipelineError> {
         Ok(())
     }
 

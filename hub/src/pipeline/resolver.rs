@@ -12,7 +12,7 @@ use schemas::records::QuarantineStage;
 use schemas::{ClientSettings, Domain};
 
 use super::accounting::{Counted, Tally};
-use super::exactly_once::{Input, Output, Stage};
+use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
 use super::quarantine::{Quarantiner, Reason};
@@ -56,6 +56,11 @@ pub struct Resolver {
 /// State changes of a batch, by partition.
 pub type Changes = Vec<(PartitionId, Change)>;
 
+/// How long a kept store of a partition this instance no longer owns stays on disk (Kafka
+/// Streams' `state.cleanup.delay.ms`): long enough for a rolling restart or a rebalance to bring
+/// the partition back.
+const KEEP_UNOWNED: Duration = Duration::from_secs(600);
+
 /// How often expired stream states are looked for, and at most how many go per batch.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const SWEEP_LIMIT: usize = 10_000;
@@ -68,41 +73,29 @@ struct Expiry {
 }
 
 impl Resolver {
-    /// The store of `partition`, rebuilt from its changelog if this process has none.
+    /// The store of `partition`: the one this instance closed cleanly, brought up to date
+    /// from its checkpoint, or else rebuilt from the whole changelog.
     fn store(&mut self, partition: PartitionId) -> Result<&Store, PipelineError> {
         if !self.stores.contains_key(&partition) {
             let (domain, p) = partition;
             let started = Instant::now();
-            let path = self.state_dir.join(format!("{domain}-{p}.redb"));
-            let mut store = Store::create(&path, self.cache_bytes)?;
-            let mut pending: Vec<Change> = Vec::new();
-            let mut failed = None;
-            schemas::kafka::read_to_end(
-                &self.settings,
-                &self.topics.changelog(domain),
-                Some(&[p]),
-                self.restore_timeout,
-                |_, key, value| {
-                    if failed.is_some() {
-                        return;
-                    }
-                    let expires_at = value
-                        .and_then(|v| serde_json::from_slice::<Expiry>(v).ok())
-                        .and_then(|e| e.expires_at);
-                    pending.push(Change {
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        value: value.map(<[u8]>::to_vec),
-                        expires_at,
-                    });
-                    if pending.len() >= 10_000 {
-                        failed = apply(&mut store, &mut pending).err();
-                    }
-                },
-            )?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            apply(&mut store, &mut pending)?;
+            let path = self.store_path(partition);
+            let (mut store, checkpoint) = Store::open(&path, self.cache_bytes)?;
+            let (from, (next, records)) = match self.replay(&mut store, partition, checkpoint)? {
+                Some(done) if checkpoint.is_some() => ("checkpoint", done),
+                Some(done) => ("beginning", done),
+                None => {
+                    // The changelog no longer holds the checkpoint (recreated or truncated).
+                    drop(store);
+                    store = Store::create(&path, self.cache_bytes)?;
+                    let done = self.replay(&mut store, partition, None)?;
+                    (
+                        "beginning",
+                        done.expect("a replay from the beginning always fits"),
+                    )
+                }
+            };
+            store.advance(next);
             let took = started.elapsed();
             let entities = store.len()?;
             self.metrics
@@ -110,13 +103,72 @@ impl Resolver {
                 .with_label_values(&[domain.as_str()])
                 .observe(took.as_secs_f64());
             self.metrics
+                .restore_records
+                .with_label_values(&[domain.as_str(), from])
+                .inc_by(records);
+            self.metrics
                 .state_entities
                 .with_label_values(&[domain.as_str()])
                 .add(i64::try_from(entities).unwrap_or(i64::MAX));
-            tracing::info!(%domain, partition = p, entities, ?took, "state store restored");
+            tracing::info!(%domain, partition = p, entities, records, from, ?took, "state store restored");
             self.stores.insert(partition, store);
         }
         Ok(&self.stores[&partition])
+    }
+
+    /// Applies `partition`'s changelog to `store` from `checkpoint` (from the beginning when
+    /// `None`). Returns the offset below which the store now holds every record and the number
+    /// of records read — or `None`, having read nothing, when the changelog no longer spans the
+    /// checkpoint.
+    fn replay(
+        &self,
+        store: &mut Store,
+        (domain, p): PartitionId,
+        checkpoint: Option<i64>,
+    ) -> Result<Option<(i64, u64)>, PipelineError> {
+        let mut pending: Vec<Change> = Vec::new();
+        let mut failed = None;
+        let (mut read, mut stale) = (0u64, false);
+        let spans = schemas::kafka::read_from(
+            &self.settings,
+            &self.topics.changelog(domain),
+            Some(&[p]),
+            |_, span| match checkpoint {
+                Some(at) if (span.low..=span.high).contains(&at) => Some(at),
+                Some(_) => {
+                    stale = true;
+                    Some(span.high)
+                }
+                None => None,
+            },
+            self.restore_timeout,
+            |_, key, value| {
+                if failed.is_some() {
+                    return;
+                }
+                read += 1;
+                let expires_at = value
+                    .and_then(|v| serde_json::from_slice::<Expiry>(v).ok())
+                    .and_then(|e| e.expires_at);
+                pending.push(Change {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    value: value.map(<[u8]>::to_vec),
+                    expires_at,
+                });
+                if pending.len() >= 10_000 {
+                    failed = apply(store, &mut pending).err();
+                }
+            },
+        )?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if stale {
+            return Ok(None);
+        }
+        apply(store, &mut pending)?;
+        let next = spans.get(&p).map_or(0, |span| span.high);
+        Ok(Some((next, read)))
     }
 }
 
@@ -276,7 +328,7 @@ impl Stage for Resolver {
         Ok(changes)
     }
 
-    fn committed(&mut self, changes: Changes) -> Result<(), PipelineError> {
+    fn committed(&mut self, changes: Changes, written: &Written) -> Result<(), PipelineError> {
         let mut by_store: HashMap<PartitionId, Vec<Change>> = HashMap::new();
         for (partition, change) in changes {
             by_store.entry(partition).or_default().push(change);
@@ -285,6 +337,11 @@ impl Stage for Resolver {
             if let Some(store) = self.stores.get_mut(&partition) {
                 let before = i64::try_from(store.len()?).unwrap_or(i64::MAX);
                 store.apply(&changes)?;
+                if let Some(next) =
+                    written.next_offset(&self.topics.changelog(partition.0), partition.1)
+                {
+                    store.advance(next);
+                }
                 let after = i64::try_from(store.len()?).unwrap_or(i64::MAX);
                 self.metrics
                     .state_entities
@@ -300,14 +357,66 @@ impl Stage for Resolver {
     }
 
     fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>) {
-        for (topic, p) in partitions {
-            if let Some(domain) = self.topics.repartition_domain(topic)
-                && let Some(store) = self.stores.remove(&(domain, *p))
-            {
+        let gone: Vec<PartitionId> = partitions
+            .iter()
+            .filter_map(|(topic, p)| Some((self.topics.repartition_domain(topic)?, *p)))
+            .collect();
+        self.close(&gone, false);
+    }
+
+    fn aborted(&mut self) {
+        // The commit may have happened all the same (an error can arrive after the broker
+        // committed): rebuild every store from the changelog rather than guess.
+        let held: Vec<PartitionId> = self.stores.keys().copied().collect();
+        self.close(&held, true);
+    }
+}
+
+impl Resolver {
+    fn store_path(&self, (domain, p): PartitionId) -> PathBuf {
+        self.state_dir.join(format!("{domain}-{p}.redb"))
+    }
+
+    /// Deletes the kept stores of partitions this instance has not owned for
+    /// [`KEEP_UNOWNED`].
+    fn remove_unowned_stores(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.state_dir) else {
+            return;
+        };
+        let owned: BTreeSet<PathBuf> = self.stores.keys().map(|&p| self.store_path(p)).collect();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "redb") || owned.contains(&path) {
+                continue;
+            }
+            let unowned_for = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok());
+            if unowned_for.is_some_and(|age| age >= KEEP_UNOWNED) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "unowned state store removed"),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "unowned state store not removed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the stores of `partitions`; `discard` drops their files, so that the next
+    /// assignment rebuilds them from the whole changelog.
+    fn close(&mut self, partitions: &[PartitionId], discard: bool) {
+        for partition in partitions {
+            if let Some(mut store) = self.stores.remove(partition) {
+                if discard {
+                    store.forget_checkpoint();
+                }
                 let held = store.len().unwrap_or(0);
                 self.metrics
                     .state_entities
-                    .with_label_values(&[domain.as_str()])
+                    .with_label_values(&[partition.0.as_str()])
                     .sub(i64::try_from(held).unwrap_or(i64::MAX));
             }
         }
@@ -323,6 +432,7 @@ impl Resolver {
             return Ok(changes);
         }
         self.swept = Instant::now();
+        self.remove_unowned_stores();
         let now = unix_ms(Utc::now());
         for (&(domain, p), store) in &self.stores {
             if !domain.is_stream() {

@@ -1,9 +1,13 @@
 //! The local state store of one changelogged partition: entity id → state bytes, on disk
 //! (redb), so that RAM stays bounded by the cache size however many entities there are.
 //!
-//! The store is a cache of the changelog topic, never the truth: it is rebuilt from the
-//! changelog whenever its partition is assigned, and only committed batches are written to it.
-//! It therefore needs no durability of its own (commits skip fsync).
+//! The store is a cache of the changelog topic, never the truth, and only committed batches are
+//! written to it, so it needs no durability of its own (commits skip fsync). Like Kafka Streams'
+//! checkpoint file, a store closed cleanly keeps its file with a checkpoint — the changelog
+//! offset below which it holds every record — so that the partition's next assignment in this
+//! instance reads only the changelog's tail. Opening takes the checkpoint out of the file: a
+//! process that dies before its next clean close leaves a file without one, which is discarded
+//! and rebuilt from the whole changelog.
 //!
 //! Keys may carry an expiry time (the states of GPS fixes, which only need to live until every
 //! level has relayed the fix): a second table orders them by expiry, so [`Store::expired`]
@@ -16,6 +20,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableD
 const ENTITIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entities");
 /// (expiry in Unix milliseconds, key) of the keys that expire.
 const EXPIRY: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("expiry");
+/// [`CHECKPOINT`] → its changelog offset; present only in a cleanly closed file.
+const META: TableDefinition<'_, &str, i64> = TableDefinition::new("meta");
+const CHECKPOINT: &str = "changelog_checkpoint";
 
 /// A committed change to one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,9 @@ pub struct Store {
     path: PathBuf,
     /// Commits since the last durable one: redb reclaims pages only at durable commits.
     since_durable: u32,
+    /// The changelog offset below which every record is applied here, when known; the file is
+    /// kept at close only then.
+    checkpoint: Option<i64>,
 }
 
 /// Every this many commits one is made durable, so that the file does not grow unboundedly.
@@ -71,10 +81,61 @@ impl Store {
             db,
             path: path.to_owned(),
             since_durable: 0,
+            checkpoint: None,
         };
         // Create the table, so that reads of an empty store find it.
         store.write_batch(std::iter::empty(), true)?;
         Ok(store)
+    }
+
+    /// The store a clean close left at `path`, with its checkpoint (the changelog offset to
+    /// restore from); any other file is discarded for an empty store and `None`.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<(Self, Option<i64>), StoreError> {
+        if path.exists() {
+            match Self::reopen(path, cache_bytes) {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "discarding an unreadable state store"),
+            }
+        }
+        Ok((Self::create(path, cache_bytes)?, None))
+    }
+
+    /// Opens `path` and takes its checkpoint out, durably; `None` (and the file deleted) when
+    /// it has none.
+    fn reopen(path: &Path, cache_bytes: usize) -> Result<Option<(Self, Option<i64>)>, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .open(path)
+            .map_err(|e| StoreError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let store = Store {
+            db,
+            path: path.to_owned(),
+            since_durable: 0,
+            checkpoint: None,
+        };
+        let write = store.db.begin_write().map_err(|e| store.error(e))?;
+        let checkpoint = {
+            let mut meta = write.open_table(META).map_err(|e| store.error(e))?;
+            let taken = meta.remove(CHECKPOINT).map_err(|e| store.error(e))?;
+            taken.map(|v| v.value())
+        };
+        write.commit().map_err(|e| store.error(e))?;
+        Ok(checkpoint.map(|at| (store, Some(at))))
+    }
+
+    /// Makes the store's contents unknown: its file goes at close, and the partition's next
+    /// assignment rebuilds it from the whole changelog.
+    pub fn forget_checkpoint(&mut self) {
+        self.checkpoint = None;
+    }
+
+    /// Records that every changelog record below `offset` is applied here.
+    pub fn advance(&mut self, offset: i64) {
+        self.checkpoint = Some(self.checkpoint.map_or(offset, |at| at.max(offset)));
     }
 
     fn error(&self, e: impl std::fmt::Display) -> StoreError {
@@ -114,7 +175,12 @@ impl Store {
         if durable {
             self.since_durable = 0;
         }
-        self.write_batch(changes, durable)
+        let written = self.write_batch(changes, durable);
+        if written.is_err() {
+            // What the store holds is unknown now: it must not outlive this process.
+            self.checkpoint = None;
+        }
+        written
     }
 
     /// Up to `limit` keys whose expiry is at or before `now` (Unix ms), earliest first, with
@@ -133,6 +199,17 @@ impl Store {
             due.push((at, name.to_owned()));
         }
         Ok(due)
+    }
+
+    /// Writes the checkpoint, durably: the file stays for the partition's next assignment.
+    fn keep(&self, checkpoint: i64) -> Result<(), StoreError> {
+        let write = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut meta = write.open_table(META).map_err(|e| self.error(e))?;
+            meta.insert(CHECKPOINT, checkpoint)
+                .map_err(|e| self.error(e))?;
+        }
+        write.commit().map_err(|e| self.error(e))
     }
 
     fn write_batch<'a>(
@@ -175,8 +252,17 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // A store outlives nothing: the next assignment rebuilds it from the changelog.
-        let _ = std::fs::remove_file(&self.path);
+        match self.checkpoint.map(|at| self.keep(at)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "state store not kept; its next owner rebuilds it");
+                let _ = std::fs::remove_file(&self.path);
+            }
+            // Unknown contents: the next assignment rebuilds the store from the changelog.
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
@@ -223,6 +309,41 @@ mod tests {
         assert!(!path.exists(), "dropped stores leave no file");
         let store = Store::create(&path, 1 << 20).expect("again");
         assert!(store.is_empty().expect("len"), "a new store starts empty");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_cleanly_closed_store_comes_back_with_its_checkpoint_once() {
+        let dir = std::env::temp_dir().join(format!("store-checkpoint-{}", std::process::id()));
+        let (path, crashed) = (dir.join("p0.redb"), dir.join("crashed.redb"));
+        let (mut store, checkpoint) = Store::open(&path, 1 << 20).expect("store");
+        assert_eq!(checkpoint, None, "no file, no checkpoint");
+        store.apply(&[put("a", b"1", Some(5))]).expect("apply");
+        store.advance(7);
+        store.advance(3);
+        drop(store);
+
+        let (store, checkpoint) = Store::open(&path, 1 << 20).expect("reopened");
+        assert_eq!(checkpoint, Some(7), "the highest offset advanced to");
+        assert_eq!(store.get("a").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(
+            store.expired(10, 10).expect("expired"),
+            [(5, "a".to_owned())]
+        );
+        // What a process killed now would leave: the file, its checkpoint taken out.
+        std::fs::copy(&path, &crashed).expect("copy");
+        drop(store);
+        assert!(!path.exists(), "closed without a checkpoint: no file");
+        let (store, checkpoint) = Store::open(&crashed, 1 << 20).expect("crashed");
+        assert_eq!(checkpoint, None);
+        assert!(store.is_empty().expect("len"), "discarded, not trusted");
+        drop(store);
+
+        let (mut store, _) = Store::open(&path, 1 << 20).expect("store");
+        store.advance(1);
+        store.forget_checkpoint();
+        drop(store);
+        assert!(!path.exists(), "a forgotten checkpoint keeps no file");
         let _ = std::fs::remove_dir_all(dir);
     }
 
