@@ -187,14 +187,11 @@ pub fn read_from(
         let (low, high) = watermarks.fetch_watermarks(topic, id, timeout)?;
         let span = Span { low, high };
         spans.insert(id, span);
-        let from = start(id, span).map_or(Offset::Beginning, Offset::Offset);
-        let first = match from {
-            Offset::Offset(at) => at,
-            _ => low,
-        };
-        if high > first {
+        let from = start(id, span);
+        if high > from.unwrap_or(low) {
             targets.insert(id, high);
-            assignment.add_partition_offset(topic, id, from)?;
+            let offset = from.map_or(Offset::Beginning, Offset::Offset);
+            assignment.add_partition_offset(topic, id, offset)?;
         }
     }
     if targets.is_empty() {

@@ -711,23 +711,20 @@ async fn a_cleanly_stopped_hub_restores_its_stores_from_their_checkpoints() {
     use schemas::records::ReportingLevel;
 
     let fixes = Fixes::start("checkpoint").await;
-    let (registry, names) = (&fixes.registry, &fixes.names);
-    let send = |system: &str, level| fixes.send(system, level);
     let (group, state_dir) = (
         unique("hub"),
         std::env::temp_dir().join(unique("checkpoint")),
     );
-    let start = |metrics: prometheus::Registry| {
-        let (names, registry, group, state_dir) = (
-            names.clone(),
-            registry.clone(),
-            group.clone(),
-            state_dir.clone(),
-        );
+    // One life of the same hub instance: started, sent one level's copy of the fix, waited
+    // for until `received` records have their outcome, stopped cleanly. Returns the totals and
+    // the life's restores.
+    let life = |system: &'static str, level: ReportingLevel, received: u64| {
+        let (fixes, group, state_dir) = (&fixes, group.clone(), state_dir.clone());
         async move {
+            let metrics = prometheus::Registry::new();
             let running = pipeline(
-                &names,
-                &registry,
+                &fixes.names,
+                &fixes.registry,
                 &group,
                 &state_dir,
                 Rules::embedded().clone(),
@@ -735,32 +732,26 @@ async fn a_cleanly_stopped_hub_restores_its_stores_from_their_checkpoints() {
                 &metrics,
             )
             .await;
-            (running, metrics)
+            fixes.send(system, level);
+            let reconciliation = balanced(&fixes.names, received, Duration::from_secs(120)).await;
+            tokio::task::spawn_blocking(move || running.stop())
+                .await
+                .expect("stopping");
+            (
+                reconciliation.total,
+                restore_records(&metrics, Domain::VehiclePosition),
+            )
         }
     };
 
-    let (first, _) = start(prometheus::Registry::new()).await;
-    send("county-gps", ReportingLevel::County);
-    let published = balanced(names, 1, Duration::from_secs(120)).await;
-    assert_eq!(published.total.published, 1);
-    tokio::task::spawn_blocking(move || first.stop())
-        .await
-        .expect("stopping");
+    let (published, _) = life("county-gps", ReportingLevel::County, 1).await;
+    assert_eq!(published.published, 1);
 
     // The same instance again: its store comes back from the checkpoint, reading nothing, and
     // still knows the fix — the province's copy is a duplicate.
-    let (second, metrics) = start(prometheus::Registry::new()).await;
-    send("province-gps", ReportingLevel::Province);
-    let merged = balanced(names, 2, Duration::from_secs(120)).await;
-    assert_eq!(
-        (merged.total.published, merged.total.merged_duplicate),
-        (1, 1)
-    );
-    let restored = restore_records(&metrics, Domain::VehiclePosition);
+    let (merged, restored) = life("province-gps", ReportingLevel::Province, 2).await;
+    assert_eq!((merged.published, merged.merged_duplicate), (1, 1));
     assert_eq!(restored, BTreeMap::from([("checkpoint".to_owned(), 0)]));
-    tokio::task::spawn_blocking(move || second.stop())
-        .await
-        .expect("stopping");
 
     // Without its checkpoint (opening a store takes it out, so a process killed after that
     // leaves none; closing it without one, as here, leaves no file) the store is rebuilt from
@@ -775,18 +766,9 @@ async fn a_cleanly_stopped_hub_restores_its_stores_from_their_checkpoints() {
         );
         drop(store);
     }
-    let (third, metrics) = start(prometheus::Registry::new()).await;
-    send("city-gps", ReportingLevel::Prefecture);
-    let again = balanced(names, 3, Duration::from_secs(120)).await;
-    assert_eq!(
-        (again.total.published, again.total.merged_duplicate),
-        (1, 2)
-    );
-    let restored = restore_records(&metrics, Domain::VehiclePosition);
+    let (again, restored) = life("city-gps", ReportingLevel::Prefecture, 3).await;
+    assert_eq!((again.published, again.merged_duplicate), (1, 2));
     assert_eq!(restored, BTreeMap::from([("beginning".to_owned(), 2)]));
-    tokio::task::spawn_blocking(move || third.stop())
-        .await
-        .expect("stopping");
     let _ = std::fs::remove_dir_all(state_dir);
 }
 

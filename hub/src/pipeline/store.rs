@@ -93,7 +93,7 @@ impl Store {
     pub fn open(path: &Path, cache_bytes: usize) -> Result<(Self, Option<i64>), StoreError> {
         if path.exists() {
             match Self::reopen(path, cache_bytes) {
-                Ok(Some(found)) => return Ok(found),
+                Ok(Some((store, checkpoint))) => return Ok((store, Some(checkpoint))),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "discarding an unreadable state store"),
             }
@@ -103,7 +103,7 @@ impl Store {
 
     /// Opens `path` and takes its checkpoint out, durably; `None` (and the file deleted) when
     /// it has none.
-    fn reopen(path: &Path, cache_bytes: usize) -> Result<Option<(Self, Option<i64>)>, StoreError> {
+    fn reopen(path: &Path, cache_bytes: usize) -> Result<Option<(Self, i64)>, StoreError> {
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .open(path)
@@ -124,7 +124,7 @@ impl Store {
             taken.map(|v| v.value())
         };
         write.commit().map_err(|e| store.error(e))?;
-        Ok(checkpoint.map(|at| (store, Some(at))))
+        Ok(checkpoint.map(|at| (store, at)))
     }
 
     /// Makes the store's contents unknown: its file goes at close, and the partition's next

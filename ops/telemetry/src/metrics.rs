@@ -1,9 +1,19 @@
 //! Creating a metric and registering it in one step, so that each process's metric set reads
 //! as a list of names, help texts and labels.
 
+use prometheus::core::Collector;
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+
+/// `metric`, once registered in `registry`.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
 
 /// A counter family with `labels`, registered in `registry`.
 pub fn counter_vec(
@@ -12,9 +22,7 @@ pub fn counter_vec(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntCounterVec> {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
 /// A gauge family with `labels`, registered in `registry`.
@@ -24,9 +32,7 @@ pub fn gauge_vec(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntGaugeVec> {
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 /// A gauge family with `labels` and fractional values (seconds, ratios), registered in
@@ -37,16 +43,12 @@ pub fn float_gauge_vec(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<GaugeVec> {
-    let metric = GaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
+    registered(registry, GaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 /// A gauge without labels, registered in `registry`.
 pub fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
-    let metric = IntGauge::new(name, help)?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
+    registered(registry, IntGauge::new(name, help)?)
 }
 
 /// A histogram family with `labels` and `buckets`, registered in `registry`.
@@ -57,7 +59,8 @@ pub fn histogram_vec(
     labels: &[&str],
     buckets: Vec<f64>,
 ) -> prometheus::Result<HistogramVec> {
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
+    registered(
+        registry,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?,
+    )
 }
