@@ -62,6 +62,9 @@ pub struct ConnectorConfig {
     /// takes a new one (fencing nothing but itself) for the next.
     #[serde(default = "default_max_active")]
     pub max_active_instances: usize,
+    /// What one input may cost ([`crate::limits`]); every key has a default.
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
     /// The HTTPS endpoint regional systems push to, if any.
     #[serde(default)]
     pub push: Option<crate::push::PushConfig>,
@@ -179,6 +182,28 @@ pub struct FileDropConfig {
     /// Field delimiter.
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// When a file counts as completely written, so one still being exported is left alone.
+    /// Default: unmodified for 10 s (`complete = { settled = "10s" }`); a system that writes
+    /// a marker after each file can say so instead (`complete = { marker = ".ok" }`: `a.csv`
+    /// is taken once `a.csv.ok` exists).
+    #[serde(default)]
+    pub complete: Completion,
+}
+
+/// How a `file_drop` source tells that a file is completely written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Completion {
+    /// The file has not been modified for this long (its size and contents are stable).
+    Settled(#[serde(with = "humantime_serde")] Duration),
+    /// A marker file named after it with this suffix exists; it is moved along with the file.
+    Marker(String),
+}
+
+impl Default for Completion {
+    fn default() -> Self {
+        Completion::Settled(Duration::from_secs(10))
+    }
 }
 
 fn default_delimiter() -> char {
@@ -205,6 +230,12 @@ pub enum TextEncoding {
 pub struct MappingConfig {
     /// Source fields whose values, joined with `|`, form the source record id (the Kafka key).
     pub record_id: Vec<String>,
+    /// The source field holding the record's version (an updated-at time or a revision
+    /// number). Unset: the version is a hash of the record's content. A record with the id and
+    /// version of one committed just before (a page the server repeats) is skipped; the same id
+    /// with another version (a revised report) is written.
+    #[serde(default)]
+    pub version_field: Option<String>,
     /// Raw field ← source field, for text copied as sent.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -342,6 +373,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A `[limits]` value is unusable.
+    #[error("{path}: [limits]: {message}")]
+    Limits {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The `[push]` table parses but is inconsistent.
     #[error("{path}: [push]: {message}")]
     Push {
@@ -381,6 +420,10 @@ impl ConnectorConfig {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        self.limits.check().map_err(|message| ConfigError::Limits {
+            path: path.to_owned(),
+            message,
+        })?;
         if let Some(push) = &self.push {
             push.check().map_err(|message| ConfigError::Push {
                 path: path.to_owned(),

@@ -7,8 +7,10 @@
 
 pub mod config;
 pub mod instance;
+pub mod limits;
 pub mod management;
 pub mod mapping;
+pub mod outcomes;
 pub mod preflight;
 pub mod progress;
 pub mod push;

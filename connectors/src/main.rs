@@ -62,6 +62,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
     runtime.block_on(async {
         let registry = telemetry::registry("connector").context("metrics registry")?;
         let metrics = Metrics::new(&registry).context("connector metrics")?;
+        let outcomes = metrics.outcomes().clone();
         let ops = telemetry::OpsState::new(registry);
         let listener = tokio::net::TcpListener::bind(http_addr)
             .await
@@ -95,10 +96,12 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
             }
             None => None,
         };
-        let router = telemetry::router(ops.clone()).merge(connectors::management::router(
-            &connector_id,
-            workers.controls(),
-        ));
+        let router = telemetry::router(ops.clone())
+            .merge(connectors::management::router(
+                &connector_id,
+                workers.controls(),
+            ))
+            .merge(outcomes.router());
         let server = tokio::spawn(
             axum::serve(listener, router)
                 .with_graceful_shutdown(telemetry::shutdown_signal())

@@ -81,6 +81,34 @@ pub fn record_id(config: &MappingConfig, source: &impl SourceRecord) -> Option<S
         .map(|parts| parts.join("|"))
 }
 
+/// The identity of a source record: a 64-bit hash of its record id and its version (the
+/// configured `version_field`, else the record's whole content). Two records with equal
+/// identities are the same report sent twice; `None` when the record has no id.
+pub fn identity(config: &MappingConfig, source: &impl SourceRecord) -> Option<u64> {
+    use sha2::{Digest as _, Sha256};
+    let id = record_id(config, source)?;
+    let mut hash = Sha256::new();
+    hash.update(id.as_bytes());
+    hash.update([0]);
+    match config
+        .version_field
+        .as_deref()
+        .and_then(|name| value(source, name))
+    {
+        Some(version) => hash.update(version.as_bytes()),
+        None => {
+            hash.update([1]);
+            hash.update(serde_json::to_vec(source).unwrap_or_default());
+        }
+    }
+    let digest = hash.finalize();
+    Some(u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 8 bytes"),
+    ))
+}
+
 /// Maps one source record.
 pub fn map(config: &MappingConfig, source: &impl SourceRecord) -> Result<Mapped, MappingError> {
     let mut id_parts = Vec::with_capacity(config.record_id.len());
@@ -277,6 +305,7 @@ mod tests {
     fn config() -> MappingConfig {
         MappingConfig {
             record_id: vec!["车架号".into()],
+            version_field: None,
             fields: BTreeMap::from([
                 ("vin".into(), "车架号".into()),
                 ("plate".into(), "号牌号码".into()),
@@ -510,5 +539,40 @@ mod tests {
         ] {
             assert_eq!(is_decimal(text), ok, "{text:?}");
         }
+    }
+
+    #[test]
+    fn identity_is_the_record_id_and_its_version() {
+        let config = config();
+        let a = row(&[("车架号", "V1"), ("号牌号码", "云A1")]);
+        let same = row(&[("车架号", "V1"), ("号牌号码", "云A1")]);
+        let revised = row(&[("车架号", "V1"), ("号牌号码", "云A2")]);
+        let other = row(&[("车架号", "V2"), ("号牌号码", "云A1")]);
+        let id = |r: &SourceFields| identity(&config, r).expect("has an id");
+        assert_eq!(id(&a), id(&same), "the same report twice");
+        assert_ne!(
+            id(&a),
+            id(&revised),
+            "same id, other content: a new version"
+        );
+        assert_ne!(id(&a), id(&other));
+        assert_eq!(identity(&config, &row(&[("号牌号码", "云A1")])), None);
+
+        let versioned = MappingConfig {
+            version_field: Some("更新时间".into()),
+            ..config.clone()
+        };
+        let at = |t: &str, plate: &str| {
+            identity(
+                &versioned,
+                &row(&[("车架号", "V1"), ("号牌号码", plate), ("更新时间", t)]),
+            )
+        };
+        assert_eq!(
+            at("2025-03-01", "云A1"),
+            at("2025-03-01", "云A2"),
+            "the version field decides"
+        );
+        assert_ne!(at("2025-03-01", "云A1"), at("2025-03-02", "云A1"));
     }
 }

@@ -12,14 +12,13 @@ use schemas::registry::RegistryClient;
 
 use crate::config::{ConnectorConfig, InstanceConfig};
 use crate::instance::{Instance, InstanceError, SchemaIds};
+use crate::outcomes::Outcomes;
 
 /// Per-instance metrics (`connector_` prefix; the `instance` label comes from the
 /// configuration, a closed set).
 #[derive(Clone)]
 pub struct Metrics {
-    read: IntCounterVec,
-    written: IntCounterVec,
-    quarantined: IntCounterVec,
+    outcomes: Outcomes,
     errors: IntCounterVec,
     last_success: IntGaugeVec,
     lag: GaugeVec,
@@ -53,21 +52,7 @@ impl Metrics {
             prometheus::exponential_buckets(0.005, 4.0, 9)?,
         )?;
         Ok(Metrics {
-            read: counter(
-                "connector_records_read_total",
-                "Source records read.",
-                &["instance"],
-            )?,
-            written: counter(
-                "connector_records_written_total",
-                "Raw records committed to Kafka.",
-                &["instance"],
-            )?,
-            quarantined: counter(
-                "connector_records_quarantined_total",
-                "Source records committed to quarantine.",
-                &["instance"],
-            )?,
+            outcomes: Outcomes::new(registry)?,
             errors: counter(
                 "connector_errors_total",
                 "Polls that failed, by error code.",
@@ -77,6 +62,11 @@ impl Metrics {
             lag,
             poll_duration,
         })
+    }
+
+    /// The outcome counters, which the push endpoint and `GET /reconciliation` share.
+    pub fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
     }
 }
 
@@ -328,6 +318,7 @@ impl Worker {
             self.runtime.clone(),
         )?;
         instance.stop_when(self.stop.clone());
+        instance.count_into(self.metrics.outcomes.clone());
         let progress = instance.progress();
         self.set(|s| s.progress = Some(progress));
         Ok(instance)
@@ -378,18 +369,6 @@ impl Worker {
             match result {
                 Ok((stats, elapsed, progress)) => {
                     backoff = Duration::from_millis(500);
-                    self.metrics
-                        .read
-                        .with_label_values(&[&id])
-                        .inc_by(stats.read);
-                    self.metrics
-                        .written
-                        .with_label_values(&[&id])
-                        .inc_by(stats.written);
-                    self.metrics
-                        .quarantined
-                        .with_label_values(&[&id])
-                        .inc_by(stats.quarantined);
                     self.metrics
                         .poll_duration
                         .with_label_values(&[&id])

@@ -1,7 +1,14 @@
-//! `file_drop`: CSV files that a regional system exports into a folder. Each file is ingested
-//! once (by SHA-256 checksum), in batches whose progress (file, checksum, next line) is
-//! committed with the records, then moved to `done/` — or to `failed/` when it cannot be read
-//! as text at all.
+//! `file_drop`: CSV and XLSX files that a regional system exports into a folder. Each file is
+//! ingested once (by SHA-256 checksum), in batches whose progress (file, checksum, next line)
+//! is committed with the records, then moved to `done/` — or to `failed/`, with one quarantine
+//! record saying why, when it cannot be read at all.
+//!
+//! A file is taken only once it is complete ([`Completion`]: unmodified for a while, or a
+//! marker file), and only if it is a regular file in the folder itself: a symlink, device or
+//! FIFO is refused without being opened (`file_refused`), and a file that changes while it is
+//! read is left for the next poll. Limits ([`Limits`]) are checked before allocating: a file's
+//! size before reading it, an XLSX part's unpacked size before unpacking it, rows, columns and
+//! cells as they are read.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -11,8 +18,9 @@ use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{FileDropConfig, TextEncoding};
-use crate::instance::{Committer, Context, InstanceError, map_in_parallel};
+use crate::config::{Completion, FileDropConfig, TextEncoding};
+use crate::instance::{Batch, Committer, Context, InstanceError, map_in_parallel};
+use crate::limits::Limits;
 use crate::mapping::SourceRecord;
 
 /// How many checksums of finished files the progress remembers (a file dropped again after
@@ -50,8 +58,14 @@ impl FileDropProgress {
     /// Records that the file with `checksum` is finished.
     pub fn finish(&mut self, checksum: String) {
         self.current = None;
-        if !self.is_done(&checksum) {
-            self.done.push_back(checksum);
+        self.remember(checksum);
+    }
+
+    /// Records that the file with `key` needs no more work, leaving any file in progress as
+    /// it is.
+    pub fn remember(&mut self, key: String) {
+        if !self.is_done(&key) {
+            self.done.push_back(key);
         }
         while self.done.len() > REMEMBERED {
             self.done.pop_front();
@@ -100,14 +114,30 @@ impl Header {
     }
 }
 
+/// Why a file or a row is not ingested: a stable code and a message, Chinese first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code, the quarantine record's `error_code`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: String) -> Self {
+        Refusal { code, message }
+    }
+}
+
 /// A data row of a file, or why it cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// 1-based line number in the file (the header is line 1).
+    /// 1-based line number in the file (the header is line 1; in a workbook, the sheet's row
+    /// number).
     pub line: u64,
     /// The row's cells in column order (read by name through the file's [`Header`]), or what
     /// is wrong with it.
-    pub cells: Result<StringRecord, String>,
+    pub cells: Result<StringRecord, Refusal>,
 }
 
 /// A row's cells by the file's column names: the source record that is mapped. The header is
@@ -136,31 +166,149 @@ impl Serialize for RowFields<'_> {
     }
 }
 
-/// The files waiting in `dir`, oldest name first: regular `.csv` and `.xlsx` files (any case).
-pub fn pending_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.extension().is_some_and(|e| {
-                    e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xlsx")
-                })
-        })
-        .collect();
-    files.sort();
+/// A file in the drop folder that the next poll takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// A complete regular file, to be read.
+    Ready(PathBuf),
+    /// Not a regular file (a symlink, a device, a FIFO): refused without being opened.
+    Refused(PathBuf, Refusal),
+}
+
+impl Pending {
+    fn path(&self) -> &Path {
+        match self {
+            Pending::Ready(path) | Pending::Refused(path, _) => path,
+        }
+    }
+}
+
+/// Whether `path` has a `.csv` or `.xlsx` extension (any case).
+fn is_drop(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xlsx"))
+}
+
+/// The marker of `path` under `suffix`: `a.csv` → `a.csv.ok`.
+fn marker(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The `.csv` and `.xlsx` files waiting in `dir`, by name: complete regular files, and the
+/// symlinks and special files among them (refused). Hidden files (a name starting with `.`,
+/// as copy tools name their partial files) and files still being written are left alone.
+pub fn pending_files(dir: &Path, complete: &Completion) -> std::io::Result<Vec<Pending>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || !is_drop(&path) {
+            continue;
+        }
+        // The entry itself, never what a symlink points to.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            let what = if kind.is_symlink() {
+                "符号链接 (a symbolic link)"
+            } else {
+                "特殊文件 (a device, FIFO or socket)"
+            };
+            files.push(Pending::Refused(
+                path,
+                Refusal::new(
+                    "file_refused",
+                    format!("拒绝读取：不是普通文件，而是{what}；未打开 (refused: not a regular file; not opened)"),
+                ),
+            ));
+            continue;
+        }
+        let ready = match complete {
+            Completion::Settled(quiet) => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= *quiet),
+            Completion::Marker(suffix) => std::fs::symlink_metadata(marker(&path, suffix))
+                .is_ok_and(|m| m.file_type().is_file()),
+        };
+        if ready {
+            files.push(Pending::Ready(path));
+        }
+    }
+    files.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(files)
 }
 
 /// The age of the oldest of `files` by modification time (zero for none): how long the oldest
 /// drop has waited.
-fn oldest_age(files: &[PathBuf]) -> std::time::Duration {
+fn oldest_age(files: &[Pending]) -> std::time::Duration {
     files
         .iter()
-        .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
+        .filter_map(|f| {
+            std::fs::symlink_metadata(f.path())
+                .and_then(|m| m.modified())
+                .ok()
+        })
         .filter_map(|modified| modified.elapsed().ok())
         .max()
         .unwrap_or_default()
+}
+
+/// What reading a listed file gave.
+enum Contents {
+    /// Its bytes, unchanged while read.
+    Bytes(Vec<u8>),
+    /// It changed (or was replaced) while read: taken at a later poll.
+    Changed,
+    /// Not read: why.
+    Refused(Refusal),
+}
+
+/// Reads the regular file `path`, at most `max` bytes. The file opened must be the one
+/// listed (same device and inode, so a swap for a symlink is noticed) and keep its size and
+/// modification time while read.
+fn read_regular(path: &Path, max: u64) -> std::io::Result<Contents> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let listed = std::fs::symlink_metadata(path)?;
+    if !listed.file_type().is_file() {
+        return Ok(Contents::Changed);
+    }
+    let too_large = |size: u64| {
+        Contents::Refused(Refusal::new(
+            "file_too_large",
+            format!(
+                "文件 {size} 字节，超过上限 {max} 字节 (the file is {size} bytes, over \
+                 limits.max_file_bytes = {max})"
+            ),
+        ))
+    };
+    if listed.len() > max {
+        return Ok(too_large(listed.len()));
+    }
+    let mut file = std::fs::File::open(path)?;
+    let opened = file.metadata()?;
+    if (opened.dev(), opened.ino()) != (listed.dev(), listed.ino()) {
+        return Ok(Contents::Changed);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(listed.len()).unwrap_or(0));
+    (&mut file).take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Ok(too_large(bytes.len() as u64));
+    }
+    let after = file.metadata()?;
+    if after.len() != bytes.len() as u64 || after.modified()? != listed.modified()? {
+        return Ok(Contents::Changed);
+    }
+    Ok(Contents::Bytes(bytes))
 }
 
 /// The committer back from a commit thread, or the commit's error.
@@ -188,44 +336,59 @@ fn encoding(e: TextEncoding) -> &'static Encoding {
     }
 }
 
-/// Decodes a file's bytes; an invalid byte sequence is an error (never replaced silently).
-pub fn decode(bytes: &[u8], text_encoding: TextEncoding) -> Result<String, String> {
+/// Decodes a file's bytes (UTF-8 without copying them); an invalid byte sequence is an error,
+/// never replaced silently.
+pub fn decode(
+    bytes: &[u8],
+    text_encoding: TextEncoding,
+) -> Result<std::borrow::Cow<'_, str>, Refusal> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let name = encoding(text_encoding).name();
     encoding(text_encoding)
         .decode_without_bom_handling_and_without_replacement(bytes)
-        .map(std::borrow::Cow::into_owned)
         .ok_or_else(|| {
-            format!(
-                "文件不是有效的 {} 编码文本 (the file is not valid {} text)",
-                encoding(text_encoding).name(),
-                encoding(text_encoding).name()
+            Refusal::new(
+                "file_unreadable",
+                format!("文件不是有效的 {name} 编码文本 (the file is not valid {name} text)"),
             )
         })
 }
 
 /// The header and data rows of CSV `text`, with line numbers; a row with the wrong number of
-/// fields is an error row, the others go on. Rows are read as they are asked for, so a file
-/// is never held as rows all at once.
-pub fn rows(
-    text: &str,
+/// fields or over `limits.max_line_bytes` is an error row, the others go on; past
+/// `limits.max_rows` one error row names the first line left out, and reading stops. Rows
+/// are read as they are asked for, so a file is never held as rows all at once.
+pub fn rows<'t>(
+    text: &'t str,
     delimiter: char,
-) -> Result<(Header, impl Iterator<Item = Row> + '_), String> {
-    let delimiter = u8::try_from(delimiter)
-        .map_err(|_| format!("分隔符 `{delimiter}` 不是单字节字符 (delimiter is not one byte)"))?;
+    limits: &Limits,
+) -> Result<(Header, impl Iterator<Item = Row> + 't), Refusal> {
+    let delimiter = u8::try_from(delimiter).map_err(|_| {
+        Refusal::new(
+            "file_unreadable",
+            format!("分隔符 `{delimiter}` 不是单字节字符 (delimiter is not one byte)"),
+        )
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let header = Header::new(
-        reader
-            .headers()
-            .map_err(|e| format!("无法读取表头 (cannot read the header): {e}"))?
-            .iter()
-            .map(|h| h.trim().to_owned())
-            .collect(),
-        false,
-    );
-    let width = header.width;
+    let names: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            Refusal::new(
+                "file_unreadable",
+                format!("无法读取表头 (cannot read the header): {e}"),
+            )
+        })?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    if names.len() > limits.max_columns {
+        return Err(too_wide(names.len(), limits.max_columns));
+    }
+    let header = Header::new(names, false);
+    let (width, max_line, max_rows) = (header.width, limits.max_line_bytes, limits.max_rows);
     // Line numbers from byte offsets: the csv crate's own line count is off by one with CRLF.
     let mut counted = (0usize, 1u64);
     let mut line_at = move |position: Option<&csv::Position>| {
@@ -245,40 +408,115 @@ pub fn rows(
     let rows = reader.into_records().map(move |record| match record {
         Ok(record) => {
             let line = line_at(record.position());
-            let cells = if record.len() == width {
+            let cells = if record.as_slice().len() > max_line {
+                Err(Refusal::new(
+                    "row_too_long",
+                    format!(
+                        "第 {line} 行超过 {max_line} 字节上限 (line {line} is over \
+                         limits.max_line_bytes = {max_line})"
+                    ),
+                ))
+            } else if record.len() == width {
                 Ok(record)
             } else {
-                Err(format!(
-                    "第 {line} 行有 {} 个字段，表头有 {width} 个 (line has {} fields, header {width})",
-                    record.len(),
-                    record.len(),
+                Err(Refusal::new(
+                    "row_unreadable",
+                    format!(
+                        "第 {line} 行有 {} 个字段，表头有 {width} 个 (line has {} fields, header {width})",
+                        record.len(),
+                        record.len(),
+                    ),
                 ))
             };
             Row { line, cells }
         }
         Err(e) => Row {
             line: line_at(e.position()),
-            cells: Err(format!("无法解析 (cannot parse): {e}")),
+            cells: Err(Refusal::new(
+                "row_unreadable",
+                format!("无法解析 (cannot parse): {e}"),
+            )),
         },
     });
-    Ok((header, rows))
+    Ok((header, at_most(rows, max_rows)))
 }
 
-/// The header and data rows of the first worksheet of an XLSX workbook, the first row being the
-/// header. Numbers are written as Excel shows them (`22`, `18.5`), dates as ISO 8601.
-pub fn xlsx_rows(bytes: &[u8]) -> Result<(Header, Vec<Row>), String> {
-    use calamine::{Data, DataType as _, Reader as _, Xlsx};
+/// A file whose header has `columns` columns, over `max`.
+fn too_wide(columns: usize, max: usize) -> Refusal {
+    Refusal::new(
+        "file_too_wide",
+        format!(
+            "表头有 {columns} 列，超过上限 {max} 列 (the header has {columns} columns, over \
+             limits.max_columns = {max})"
+        ),
+    )
+}
 
-    let unreadable =
-        |e: &dyn std::fmt::Display| format!("无法读取 XLSX 文件 (cannot read the workbook): {e}");
-    let mut workbook: Xlsx<_> =
-        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
-    let range = match workbook.worksheet_range_at(0) {
-        Some(Ok(range)) => range,
-        Some(Err(e)) => return Err(unreadable(&e)),
-        None => return Err("工作簿没有工作表 (the workbook has no sheet)".to_owned()),
-    };
-    let text = |cell: &Data| match cell {
+/// What the first row past `limits.max_rows` (at `line`) becomes.
+fn too_many_rows(max: u64, line: u64) -> Refusal {
+    Refusal::new(
+        "file_too_many_rows",
+        format!(
+            "文件超过 {max} 行上限，自第 {line} 行起未读取 (the file has more than \
+             limits.max_rows = {max} rows; lines from {line} on were not read)"
+        ),
+    )
+}
+
+/// `rows` up to `max` of them; then one error row for the first row left out, and the end.
+fn at_most(rows: impl Iterator<Item = Row>, max: u64) -> impl Iterator<Item = Row> {
+    let mut taken = 0u64;
+    rows.map_while(move |row| {
+        if taken > max {
+            return None;
+        }
+        taken += 1;
+        Some(if taken <= max {
+            row
+        } else {
+            Row {
+                line: row.line,
+                cells: Err(too_many_rows(max, row.line)),
+            }
+        })
+    })
+}
+
+/// Checks the unpacked size of every part of an XLSX workbook (what its zip directory
+/// declares, which the zip reader then holds each part to) before any is unpacked.
+fn check_parts(bytes: &[u8], max: u64) -> Result<(), Refusal> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    for i in 0..zip.len() {
+        let part = zip.by_index_raw(i).map_err(|e| unreadable(&e))?;
+        if part.size() > max {
+            let name = String::from_utf8_lossy(part.name_raw()).into_owned();
+            return Err(Refusal::new(
+                "xlsx_part_too_large",
+                format!(
+                    "工作簿的部件 {} 解压后 {} 字节，超过上限 {max} 字节 (part `{}` unpacks to {} \
+                     bytes, over limits.max_xlsx_part_bytes = {max})",
+                    name,
+                    part.size(),
+                    name,
+                    part.size()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unreadable(e: &dyn std::fmt::Display) -> Refusal {
+    Refusal::new(
+        "file_unreadable",
+        format!("无法读取 XLSX 文件 (cannot read the workbook): {e}"),
+    )
+}
+
+/// A cell as text: numbers as Excel shows them (`22`, `18.5`), dates as ISO 8601.
+fn cell_text(cell: &calamine::Data) -> String {
+    use calamine::{Data, DataType as _};
+    match cell {
         Data::Empty => String::new(),
         Data::DateTime(_) | Data::DateTimeIso(_) => cell
             .as_datetime()
@@ -291,23 +529,96 @@ pub fn xlsx_rows(bytes: &[u8]) -> Result<(Header, Vec<Row>), String> {
             })
             .unwrap_or_else(|| cell.to_string()),
         other => other.to_string(),
+    }
+}
+
+/// The header and data rows of the first worksheet of an XLSX workbook, the first row being the
+/// header; a row's line is its row number in the sheet. Cells are streamed as the sheet holds
+/// them — never a grid of the size the sheet declares — and counted against `limits`.
+pub fn xlsx_rows(bytes: &[u8], limits: &Limits) -> Result<(Header, Vec<Row>), Refusal> {
+    use calamine::{Data, Reader as _, Xlsx};
+
+    check_parts(bytes, limits.max_xlsx_part_bytes)?;
+    let mut workbook: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    let Some(sheet) = workbook.sheet_names().first().cloned() else {
+        return Err(Refusal::new(
+            "file_unreadable",
+            "工作簿没有工作表 (the workbook has no sheet)".to_owned(),
+        ));
     };
-    let mut rows = range.rows();
-    let header = Header::new(
-        rows.next()
-            .map(|r| r.iter().map(|c| text(c).trim().to_owned()).collect())
-            .unwrap_or_default(),
-        true,
-    );
-    let rows = rows
-        .enumerate()
-        .filter(|(_, cells)| cells.iter().any(|c| !matches!(c, Data::Empty)))
-        .map(|(i, cells)| Row {
-            line: i as u64 + 2,
-            cells: Ok(cells.iter().map(text).collect()),
-        })
-        .collect();
-    Ok((header, rows))
+    let mut cells = workbook
+        .worksheet_cells_reader(&sheet)
+        .map_err(|e| unreadable(&e))?;
+    // The row being read: its sheet row and its cells so far.
+    let mut current: Option<(u32, Vec<String>)> = None;
+    let mut header: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    let mut count = 0u64;
+    loop {
+        let cell = cells.next_cell().map_err(|e| unreadable(&e))?;
+        let row_of_cell = cell.as_ref().map(|c| c.get_position().0);
+        if let Some((row, texts)) = current.take_if(|(r, _)| Some(*r) != row_of_cell)
+            && texts.iter().any(|t| !t.is_empty())
+        {
+            let line = u64::from(row) + 1;
+            if header.is_none() {
+                header = Some(texts.into_iter().map(|t| t.trim().to_owned()).collect());
+            } else if rows.len() as u64 == limits.max_rows {
+                rows.push(Row {
+                    line,
+                    cells: Err(too_many_rows(limits.max_rows, line)),
+                });
+                break;
+            } else {
+                rows.push(Row {
+                    line,
+                    cells: Ok(texts.into_iter().collect()),
+                });
+            }
+        }
+        let Some(cell) = cell else { break };
+        count += 1;
+        if count > limits.max_cells {
+            return Err(Refusal::new(
+                "file_too_many_cells",
+                format!(
+                    "工作表超过 {} 个单元格上限 (the sheet has more than limits.max_cells = {} \
+                     cells)",
+                    limits.max_cells, limits.max_cells
+                ),
+            ));
+        }
+        let (row, column) = cell.get_position();
+        let column = column as usize;
+        let width = match &header {
+            Some(h) => h.len(),
+            None if column >= limits.max_columns => {
+                return Err(too_wide(column + 1, limits.max_columns));
+            }
+            None => column + 1,
+        };
+        if column >= width {
+            // A cell right of the header's last column has no name to be read by.
+            continue;
+        }
+        let texts = &mut current.get_or_insert_with(|| (row, Vec::new())).1;
+        if texts.len() <= column {
+            texts.resize(column + 1, String::new());
+        }
+        texts[column] = cell_text(&Data::from(cell.get_value().clone()));
+    }
+    let header = header.unwrap_or_default();
+    let width = header.len();
+    for row in &mut rows {
+        if let Ok(cells) = &mut row.cells {
+            // Every data row as wide as the header, blank where the sheet has no cell.
+            let mut texts: Vec<String> = cells.iter().map(str::to_owned).collect();
+            texts.resize(width, String::new());
+            *cells = texts.into_iter().collect();
+        }
+    }
+    Ok((Header::new(header, true), rows))
 }
 
 /// Moves `file` into `dir/<sub>/`, keeping its name unless a file of that name is there already.
@@ -323,62 +634,152 @@ pub fn move_to(file: &Path, sub: &str, checksum: &str) -> std::io::Result<PathBu
     Ok(target)
 }
 
+/// Moves a finished `file`, and its marker if the folder uses them, into `sub/`.
+fn move_out(file: &Path, sub: &str, tag: &str, complete: &Completion) -> std::io::Result<()> {
+    move_to(file, sub, tag)?;
+    if let Completion::Marker(suffix) = complete {
+        let marker = marker(file, suffix);
+        if std::fs::symlink_metadata(&marker).is_ok() {
+            move_to(&marker, sub, tag)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a file refused unread is remembered by: not a checksum of its bytes, which are never
+/// read, but the folder entry's identity, size and time.
+fn refusal_key(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::symlink_metadata(path)?;
+    let entry = format!(
+        "{}|{}|{}|{}|{}",
+        path.display(),
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime_nsec()
+    );
+    Ok(format!("refused:{}", checksum(entry.as_bytes())))
+}
+
+/// Quarantines a whole file with `refusal` (one record, quoting at most the start of
+/// `original`), remembers it by `key` and moves it to `failed/`.
+#[allow(clippy::too_many_arguments)] // one call per way a file fails, all alike
+fn refuse(
+    context: &Context<'_>,
+    committer: &mut Committer<'_>,
+    source: &FileDropConfig,
+    path: &Path,
+    name: &str,
+    key: String,
+    refusal: Refusal,
+    original: Option<&[u8]>,
+) -> Result<(), InstanceError> {
+    let mut progress: FileDropProgress = committer.progress()?;
+    if !progress.is_done(&key) {
+        progress.remember(key.clone());
+        let original = original.map(|b| b[..b.len().min(crate::instance::QUOTED_BYTES)].to_vec());
+        let record = context.quarantine_record(
+            refusal.code,
+            None,
+            refusal.message,
+            None,
+            name.to_owned(),
+            original,
+        )?;
+        committer.commit(context, Batch::of(vec![record]), &progress)?;
+    }
+    move_out(
+        path,
+        "failed",
+        key.strip_prefix("refused:").unwrap_or(&key),
+        &source.complete,
+    )?;
+    tracing::warn!(instance = %context.config.id, file = %name, code = refusal.code, "file refused; moved to failed/");
+    Ok(())
+}
+
 /// Ingests every file waiting in the folder: each file's rows in batches, each batch committed
 /// with the position after it; a finished file is remembered by checksum and moved to `done/`.
+/// A file a previous run stopped inside goes first, so its position is not lost.
 pub(crate) fn poll(
     context: &Context<'_>,
     source: &FileDropConfig,
     committer: &mut Committer<'_>,
 ) -> Result<(), InstanceError> {
     let instance = &context.config.id;
-    let pending = pending_files(&source.dir)?;
+    let mut pending = pending_files(&source.dir, &source.complete)?;
     committer.lag(oldest_age(&pending));
-    for path in pending {
-        let bytes = std::fs::read(&path)?;
-        let checksum = checksum(&bytes);
+    let started: FileDropProgress = committer.progress()?;
+    if let Some(current) = &started.current
+        && let Some(i) = pending
+            .iter()
+            .position(|f| f.path().file_name() == Some(current.file.as_ref()))
+    {
+        let first = pending.remove(i);
+        pending.insert(0, first);
+    }
+    for file in pending {
+        let path = file.path().to_owned();
         let name = path
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        let read = match file {
+            Pending::Refused(_, refusal) => Contents::Refused(refusal),
+            Pending::Ready(_) => read_regular(&path, context.limits.max_file_bytes)?,
+        };
+        let bytes = match read {
+            Contents::Bytes(bytes) => bytes,
+            Contents::Changed => {
+                tracing::info!(%instance, file = %name, "the file changed while being read; it is taken at a later poll");
+                continue;
+            }
+            Contents::Refused(refusal) => {
+                let key = refusal_key(&path)?;
+                refuse(context, committer, source, &path, &name, key, refusal, None)?;
+                continue;
+            }
+        };
+        let checksum = checksum(&bytes);
         let committed: FileDropProgress = committer.progress()?;
         if committed.is_done(&checksum) {
-            // Committed by an earlier run that stopped before moving it.
-            move_to(&path, "done", &checksum)?;
+            tracing::info!(%instance, file = %name, %checksum, "ingested before (same checksum): moved to done/ unread");
+            move_out(&path, "done", &checksum, &source.complete)?;
             continue;
         }
         let is_xlsx = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
         let text; // the decoded CSV, which its rows borrow
-        let parsed: Result<(Header, Box<dyn Iterator<Item = Row> + '_>), String> = if is_xlsx {
-            xlsx_rows(&bytes).map(|(header, rows)| (header, Box::new(rows.into_iter()) as _))
+        let parsed: Result<(Header, Box<dyn Iterator<Item = Row> + '_>), Refusal> = if is_xlsx {
+            xlsx_rows(&bytes, context.limits)
+                .map(|(header, rows)| (header, Box::new(rows.into_iter()) as _))
         } else {
             match decode(&bytes, source.encoding) {
                 Ok(decoded) => {
                     text = decoded;
-                    rows(&text, source.delimiter)
+                    rows(&text, source.delimiter, context.limits)
                         .map(|(header, rows)| (header, Box::new(rows) as _))
                 }
-                Err(reason) => Err(reason),
+                Err(refusal) => Err(refusal),
             }
         };
         let (header, rows) = match parsed {
             Ok(parsed) => parsed,
-            Err(reason) => {
-                let mut progress = committed;
-                progress.finish(checksum.clone());
-                let record = context.quarantine_record(
-                    "file_unreadable",
-                    None,
-                    reason,
-                    None,
-                    name.clone(),
-                    Some(bytes),
+            Err(refusal) => {
+                let key = checksum.clone();
+                refuse(
+                    context,
+                    committer,
+                    source,
+                    &path,
+                    &name,
+                    key,
+                    refusal,
+                    Some(&bytes),
                 )?;
-                committer.commit(context, vec![record], &progress)?;
-                move_to(&path, "failed", &checksum)?;
-                tracing::warn!(%instance, file = %name, "unreadable file moved to failed/");
                 continue;
             }
         };
@@ -387,16 +788,16 @@ pub(crate) fn poll(
         if rows.peek().is_none() {
             let mut progress = committed.clone();
             progress.finish(checksum.clone());
-            committer.commit(context, Vec::new(), &progress)?;
+            committer.commit(context, Batch::of(Vec::new()), &progress)?;
         }
         let map = |row: &Row| {
             let location = format!("{name}:{}", row.line);
             match &row.cells {
                 Ok(cells) => context.map_row(&header.fields(cells), &checksum, location),
-                Err(reason) => context.quarantine_record(
-                    "row_unreadable",
+                Err(refusal) => context.quarantine_record(
+                    refusal.code,
                     None,
-                    reason.clone(),
+                    refusal.message.clone(),
                     None,
                     location,
                     None,
@@ -434,9 +835,13 @@ pub(crate) fn poll(
                 };
                 let read = batch.len() as u64;
                 committing = Some(scope.spawn(move || {
-                    committer.read(read);
+                    let batch = Batch {
+                        read,
+                        out,
+                        skipped: 0,
+                    };
                     committer
-                        .commit(context, out, &progress)
+                        .commit(context, batch, &progress)
                         .map(|()| committer)
                 }));
             }
@@ -445,7 +850,7 @@ pub(crate) fn poll(
             }
             Ok(())
         })?;
-        move_to(&path, "done", &checksum)?;
+        move_out(&path, "done", &checksum, &source.complete)?;
         tracing::info!(%instance, file = %name, "file ingested");
     }
     Ok(())
@@ -481,15 +886,27 @@ mod tests {
     #[test]
     fn rows_keep_line_numbers_and_flag_bad_rows() {
         let text = "车架号,号牌号码\nA1,云A1\nA2\n\"A3\",\"云A3\"\n";
-        let (header, rows) = rows(text, ',').expect("parses");
+        let (header, rows) = rows(text, ',', &Limits::default()).expect("parses");
         let rows: Vec<Row> = rows.collect();
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 4]);
-        let (_, crlf) = super::rows("a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n", ',').expect("parses");
+        let (_, crlf) = super::rows(
+            "a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n",
+            ',',
+            &Limits::default(),
+        )
+        .expect("parses");
         let lines: Vec<u64> = crlf.map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 5], "a quoted newline spans two lines");
         assert_eq!(cell(&header, &rows[0], "号牌号码").as_deref(), Some("云A1"));
-        assert!(rows[1].cells.as_ref().unwrap_err().contains("第 3 行"));
+        assert!(
+            rows[1]
+                .cells
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("第 3 行")
+        );
         assert_eq!(cell(&header, &rows[2], "车架号").as_deref(), Some("A3"));
         assert_eq!(cell(&header, &rows[2], "使用单位").as_deref(), None);
     }
@@ -497,7 +914,7 @@ mod tests {
     #[test]
     fn fields_read_by_name_and_quote_as_json() {
         let text = " 车架号 ,号牌号码,,号牌号码\nA1,云A1,x,云A2\n";
-        let (header, rows) = rows(text, ',').expect("parses");
+        let (header, rows) = rows(text, ',', &Limits::default()).expect("parses");
         let rows: Vec<Row> = rows.collect();
         let fields = header.fields(rows[0].cells.as_ref().expect("cells"));
         assert_eq!(fields.field("车架号"), Some("A1"), "names are trimmed");
@@ -536,7 +953,7 @@ mod tests {
         sheet.write_number(3, 2, 22.0).expect("cell");
         let bytes = workbook.save_to_buffer().expect("xlsx");
 
-        let (header, rows) = xlsx_rows(&bytes).expect("reads");
+        let (header, rows) = xlsx_rows(&bytes, &Limits::default()).expect("reads");
         assert_eq!(rows.len(), 2, "the empty row 3 is skipped");
         assert_eq!(rows[0].line, 2);
         assert_eq!(
@@ -552,7 +969,7 @@ mod tests {
             (rows[1].line, cell(&header, &rows[1], "购置价格").as_deref()),
             (4, Some("22"))
         );
-        assert!(xlsx_rows(b"not a workbook").is_err());
+        assert!(xlsx_rows(b"not a workbook", &Limits::default()).is_err());
     }
 
     #[test]

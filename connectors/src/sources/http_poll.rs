@@ -1,20 +1,35 @@
 //! `http_poll`: a paginated JSON API of a regional system (page/offset, cursor token or
-//! `updated_since`). Each page is committed with the position after it; a page the server
-//! repeats is recognised by the record ids of the page before it, so nothing is written twice.
-//! 5xx answers, timeouts and unreadable bodies are retried with exponential backoff and
-//! jitter; `429` waits as `Retry-After` says; requests are spaced to a per-instance rate.
-//! A TLS failure (a refused client certificate, an untrusted server) fails the poll at once.
-//! Systems that want mTLS get `client_identity`, and `server_ca` trusts their own CA.
+//! `updated_since`). Each page is committed with the position after it. A record is known by
+//! its id and version ([`crate::mapping::identity`]): one the page before already held (a page
+//! the server repeats) or the page holds twice is skipped and counted; the same id with
+//! another version (a revised report) is written. 5xx answers, timeouts and unreadable bodies
+//! are retried with exponential backoff and jitter; `429` and `503` wait as `Retry-After` says
+//! (seconds or an HTTP date), never longer than `limits.max_retry_wait`; requests are spaced
+//! to a per-instance rate.
+//!
+//! What a server cannot make the connector do: follow a position it led to before in the
+//! same pass through the listing (a cursor cycle fails the poll with `cursor_cycle`, nothing of
+//! that page written — the trail of positions is committed, so a restart finds the cycle
+//! too); follow a redirect to another origin (`redirect_refused`, unless
+//! `allow_cross_origin_redirects`); send a body over `limits.max_body_bytes` (read in chunks
+//! and abandoned at the limit: `page_too_large`) or more than `limits.max_items` items
+//! (`page_too_many_items`); pass off a page whose items field is not a list as empty
+//! (`page_invalid`). A TLS failure (a refused client certificate, an untrusted server) fails
+//! the poll at once. Systems that want mTLS get `client_identity`, and `server_ca` trusts
+//! their own CA.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng as _;
 use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::instance::{Committer, Context, InstanceError};
+use crate::instance::{Batch, Committer, Context, InstanceError};
+use crate::limits::Limits;
 use crate::mapping::SourceFields;
 
 /// Settings of an `http_poll` source.
@@ -48,6 +63,11 @@ pub struct HttpPollConfig {
     /// Requests per second at most.
     #[serde(default = "default_rate")]
     pub requests_per_second: f64,
+    /// Follow redirects to another origin (scheme, host, port). Off: such a redirect fails the
+    /// poll, so a compromised or misconfigured system cannot send the connector, with its
+    /// token, elsewhere.
+    #[serde(default)]
+    pub allow_cross_origin_redirects: bool,
 }
 
 fn default_items_field() -> String {
@@ -127,9 +147,46 @@ pub struct HttpPollProgress {
     /// Records of that page already committed (a last page that may still grow).
     #[serde(default)]
     pub consumed: usize,
-    /// Record ids of the last committed page: a server repeating it is recognised.
-    #[serde(default)]
-    pub last_ids: Vec<String>,
+    /// Identities of the records of the last committed page: a server repeating it is
+    /// recognised.
+    #[serde(default, with = "hashes")]
+    pub last_page: Vec<u64>,
+    /// Hashes of the positions read since the listing last reached its end: a page leading
+    /// back to one of them is a cycle. The newest [`TRAIL`] are kept.
+    #[serde(default, with = "hashes")]
+    pub trail: Vec<u64>,
+}
+
+/// How many positions of one pass through a listing the progress remembers.
+const TRAIL: usize = 10_000;
+
+/// A list of 64-bit hashes stored compactly, as base64 of their little-endian bytes: a
+/// progress record must stay far below Kafka's message size however large the page.
+mod hashes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(hashes: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+}
+
+/// The 64-bit hash of a position.
+fn position_hash(position: &str) -> u64 {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(position.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Where a page leads.
@@ -232,6 +289,7 @@ pub(crate) fn fields(item: &Value) -> Option<SourceFields> {
 struct Client<'a> {
     http: reqwest::Client,
     config: &'a HttpPollConfig,
+    limits: &'a Limits,
     runtime: &'a tokio::runtime::Handle,
     last_request: Option<Instant>,
     stop: &'a AtomicBool,
@@ -239,7 +297,9 @@ struct Client<'a> {
 
 /// Sleeps `duration` in short steps; false if `stop` was set meanwhile.
 fn pause(stop: &AtomicBool, duration: Duration) -> bool {
-    let until = Instant::now() + duration;
+    let until = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
     loop {
         if stop.load(Ordering::Acquire) {
             return false;
@@ -252,16 +312,47 @@ fn pause(stop: &AtomicBool, duration: Duration) -> bool {
     }
 }
 
+/// The wait a `Retry-After` header asks for at `now`: delay-seconds or an HTTP date
+/// (RFC 9110 §10.2.3); `None` when absent or unreadable.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is still "a very long time".
+        return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// A response body, read no further than the limit.
+enum Body {
+    /// The whole body.
+    Read(Vec<u8>),
+    /// The body was larger than the limit (its length, if the server declared it).
+    TooLarge(Option<u64>),
+}
+
+/// The start of a response body, for an error message.
+fn excerpt(body: &[u8]) -> String {
+    crate::instance::cut(String::from_utf8_lossy(body).into_owned(), 300)
+}
+
 impl Client<'_> {
     /// Fetches and parses one page, retrying what is worth retrying.
     fn page(&mut self, query: &[(String, String)]) -> Result<Value, InstanceError> {
-        let mut backoff = Duration::from_millis(200);
+        let max_wait = self.limits.max_retry_wait;
+        let max_body = self.limits.max_body_bytes;
+        let mut backoff = Duration::from_millis(200).min(max_wait);
         let mut last_error = String::new();
         for attempt in 1..=self.config.max_attempts {
             if let Some(last) = self.last_request {
                 let spacing =
                     Duration::from_secs_f64(1.0 / self.config.requests_per_second.max(0.001));
-                std::thread::sleep(spacing.saturating_sub(last.elapsed()));
+                std::thread::sleep(spacing.saturating_sub(last.elapsed()).min(max_wait));
             }
             self.last_request = Some(Instant::now());
             let mut request = self.http.get(&self.config.url).query(query);
@@ -269,18 +360,35 @@ impl Client<'_> {
                 request = request.bearer_auth(token);
             }
             let outcome = self.runtime.block_on(async {
-                let response = request.send().await?;
+                let mut response = request.send().await?;
                 let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, retry_after, body))
+                let wait = retry_after(response.headers(), SystemTime::now());
+                if let Some(length) = response.content_length()
+                    && length > max_body as u64
+                {
+                    return Ok((status, wait, Body::TooLarge(Some(length))));
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await? {
+                    if body.len() + chunk.len() > max_body {
+                        return Ok((status, wait, Body::TooLarge(None)));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok::<_, reqwest::Error>((status, wait, Body::Read(body)))
             });
             let wait = match outcome {
-                Ok((status, _, body)) if status.is_success() => {
+                Ok((status, _, Body::TooLarge(length))) if status.is_success() => {
+                    return Err(InstanceError::Refused {
+                        code: "page_too_large",
+                        message: format!(
+                            "页面超过 {max_body} 字节上限 (the page is larger than \
+                             limits.max_body_bytes = {max_body}{})",
+                            length.map_or(String::new(), |l| format!("; it declares {l}"))
+                        ),
+                    });
+                }
+                Ok((status, _, Body::Read(body))) if status.is_success() => {
                     match serde_json::from_slice::<Value>(&body) {
                         Ok(page) => return Ok(page),
                         Err(e) => {
@@ -289,19 +397,44 @@ impl Client<'_> {
                         }
                     }
                 }
-                Ok((StatusCode::TOO_MANY_REQUESTS, retry_after, _)) => {
-                    last_error = "HTTP 429".to_owned();
-                    retry_after.map_or(backoff, Duration::from_secs)
+                Ok((
+                    status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    asked,
+                    _,
+                )) => {
+                    last_error = format!("HTTP {status}");
+                    match asked {
+                        Some(asked) if asked > max_wait => {
+                            tracing::warn!(url = %self.config.url, asked_seconds = asked.as_secs(),
+                                waiting_seconds = max_wait.as_secs(),
+                                "Retry-After is longer than limits.max_retry_wait; waiting that long");
+                            max_wait
+                        }
+                        Some(asked) => asked,
+                        None => backoff,
+                    }
                 }
                 Ok((status, _, body)) if status.is_server_error() => {
-                    last_error = format!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+                    last_error = match body {
+                        Body::Read(body) => format!("HTTP {status}: {}", excerpt(&body)),
+                        Body::TooLarge(_) => format!("HTTP {status}"),
+                    };
                     backoff
                 }
                 Ok((status, _, body)) => {
+                    let text = match body {
+                        Body::Read(body) => excerpt(&body),
+                        Body::TooLarge(_) => String::new(),
+                    };
                     return Err(InstanceError::SourceSystem(format!(
-                        "HTTP {status}: {}",
-                        String::from_utf8_lossy(&body)
+                        "HTTP {status}: {text}"
                     )));
+                }
+                Err(e) if e.is_redirect() => {
+                    return Err(InstanceError::Refused {
+                        code: "redirect_refused",
+                        message: format!("拒绝跟随重定向 (redirect not followed): {}", chain(&e)),
+                    });
                 }
                 Err(e) => {
                     if let Some(tls) = tls_failure(&e) {
@@ -318,13 +451,19 @@ impl Client<'_> {
                 }
             };
             tracing::warn!(url = %self.config.url, attempt, error = %last_error, "page failed; retrying");
-            let jitter = rand::rng().random_range(0..=wait.as_millis() as u64 / 2);
-            if !pause(self.stop, wait + Duration::from_millis(jitter)) {
+            let jitter = rand::rng().random_range(0..=wait.as_millis().min(60_000) as u64 / 2);
+            let wait = wait
+                .saturating_add(Duration::from_millis(jitter))
+                .min(max_wait);
+            if !pause(self.stop, wait) {
                 return Err(InstanceError::SourceSystem(
                     "stopping: the page was not fetched".to_owned(),
                 ));
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = backoff
+                .saturating_mul(2)
+                .min(Duration::from_secs(30))
+                .min(max_wait);
         }
         Err(InstanceError::SourceSystem(format!(
             "{} attempts failed, last: {last_error}",
@@ -385,6 +524,26 @@ fn tls_hint(error: &rustls::Error) -> &'static str {
     }
 }
 
+/// The redirect policy: same origin only, unless the configuration allows others.
+fn redirects(source: &HttpPollConfig) -> Result<reqwest::redirect::Policy, InstanceError> {
+    let url = reqwest::Url::parse(&source.url)
+        .map_err(|e| InstanceError::SourceSystem(format!("url `{}`: {e}", source.url)))?;
+    let origin = url.origin();
+    let anywhere = source.allow_cross_origin_redirects;
+    Ok(reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if anywhere || attempt.url().origin() == origin {
+            attempt.follow()
+        } else {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!(
+                "to another origin ({to}); set allow_cross_origin_redirects to follow it"
+            ))
+        }
+    }))
+}
+
 /// Reads every page the API has past the committed position, committing each page with the
 /// position after it.
 pub(crate) fn poll(
@@ -393,7 +552,9 @@ pub(crate) fn poll(
     runtime: &tokio::runtime::Handle,
     committer: &mut Committer<'_>,
 ) -> Result<(), InstanceError> {
-    let mut builder = reqwest::Client::builder().timeout(source.timeout);
+    let mut builder = reqwest::Client::builder()
+        .timeout(source.timeout)
+        .redirect(redirects(source)?);
     let unusable = |what: &str, path: &std::path::Path, e: reqwest::Error| {
         InstanceError::SourceSystem(format!("{what} {}: {}", path.display(), chain(&e)))
     };
@@ -414,6 +575,7 @@ pub(crate) fn poll(
             .build()
             .map_err(|e| InstanceError::SourceSystem(format!("HTTP client: {e}")))?,
         config: source,
+        limits: context.limits,
         runtime,
         last_request: None,
         stop: context.stop,
@@ -422,20 +584,20 @@ pub(crate) fn poll(
         let committed: HttpPollProgress = committer.progress()?;
         let position = committed.position.as_deref();
         let page = client.page(&query(&source.pagination, position))?;
-        let items = page[&source.items_field]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let items = items(&page, &source.items_field, context.limits.max_items)?;
         let next =
             next(&source.pagination, position, &page).map_err(InstanceError::SourceSystem)?;
-        committer.read(items.len() as u64);
+        let trail = trail(&committed, position, &next)?;
 
-        let mut out = Vec::with_capacity(items.len());
-        let mut ids = Vec::with_capacity(items.len());
+        let last_page: HashSet<u64> = committed.last_page.iter().copied().collect();
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut identities = Vec::with_capacity(items.len());
+        let mut batch = Batch::of(Vec::with_capacity(items.len()));
         for (index, item) in items.iter().enumerate().skip(committed.consumed) {
+            batch.read += 1;
             let location = format!("{}#{}", position.unwrap_or("start"), index + 1);
             let Some(fields) = fields(item) else {
-                out.push(context.quarantine_record(
+                batch.out.push(context.quarantine_record(
                     "item_not_object",
                     None,
                     "记录不是 JSON 对象 (the item is not a JSON object)".to_owned(),
@@ -445,15 +607,17 @@ pub(crate) fn poll(
                 )?);
                 continue;
             };
-            let id = crate::mapping::record_id(&context.config.mapping, &fields);
-            if let Some(id) = &id {
-                // A repeated page: these records were committed with the page before.
-                if committed.last_ids.contains(id) || ids.contains(id) {
+            if let Some(identity) = crate::mapping::identity(&context.config.mapping, &fields) {
+                if last_page.contains(&identity) || !seen.insert(identity) {
+                    // This very report was committed with the page before, or just above.
+                    batch.skipped += 1;
                     continue;
                 }
-                ids.push(id.clone());
+                identities.push(identity);
             }
-            out.push(context.map_row(&fields, position.unwrap_or("start"), location)?);
+            batch
+                .out
+                .push(context.map_row(&fields, position.unwrap_or("start"), location)?);
         }
         let progress = HttpPollProgress {
             consumed: if next.at_end && next.progress_position.as_deref() == position {
@@ -462,20 +626,83 @@ pub(crate) fn poll(
                 0
             },
             position: next.progress_position,
-            last_ids: if ids.is_empty() {
-                committed.last_ids.clone()
+            last_page: if identities.is_empty() {
+                committed.last_page.clone()
             } else {
-                ids
+                identities
             },
+            trail,
         };
-        if out.is_empty() && progress == committed {
+        if batch.read == 0 && progress == committed {
             return Ok(());
         }
-        committer.commit(context, out, &progress)?;
+        committer.commit(context, batch, &progress)?;
         if next.at_end {
             return Ok(());
         }
     }
+}
+
+/// The items of a page: the list in `field`, of at most `max` items.
+fn items<'p>(page: &'p Value, field: &str, max: usize) -> Result<&'p [Value], InstanceError> {
+    let kind = match page.get(field) {
+        Some(Value::Array(items)) if items.len() > max => {
+            return Err(InstanceError::Refused {
+                code: "page_too_many_items",
+                message: format!(
+                    "页面有 {} 条记录，超过上限 {max} (the page has {} items, over \
+                     limits.max_items = {max})",
+                    items.len(),
+                    items.len()
+                ),
+            });
+        }
+        Some(Value::Array(items)) => return Ok(items),
+        Some(Value::Null) => "null",
+        Some(Value::Object(_)) => "an object",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::Bool(_)) => "a boolean",
+        None => "missing",
+    };
+    Err(InstanceError::Refused {
+        code: "page_invalid",
+        message: format!(
+            "页面的「{field}」字段不是列表 (the page's `{field}` is {kind}, not a list of items)"
+        ),
+    })
+}
+
+/// The trail of positions after the page read at `position`: empty once the listing ends;
+/// an error if the page leads back to a position of this pass.
+fn trail(
+    committed: &HttpPollProgress,
+    position: Option<&str>,
+    next: &Next,
+) -> Result<Vec<u64>, InstanceError> {
+    if next.at_end {
+        return Ok(Vec::new());
+    }
+    let mut trail = committed.trail.clone();
+    trail.push(position_hash(position.unwrap_or("")));
+    if trail.len() > TRAIL {
+        trail.drain(..trail.len() - TRAIL);
+    }
+    let to = next.progress_position.as_deref().unwrap_or("");
+    if trail.contains(&position_hash(to)) {
+        return Err(InstanceError::Refused {
+            code: "cursor_cycle",
+            message: format!(
+                "分页位置「{}」之后又回到了已读过的位置「{}」 (the page at `{}` leads back to \
+                 `{}`, read before in this pass: the server's paging cycles)",
+                position.unwrap_or("start"),
+                to,
+                position.unwrap_or("start"),
+                to
+            ),
+        });
+    }
+    Ok(trail)
 }
 
 #[cfg(test)]

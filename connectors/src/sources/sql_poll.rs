@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::instance::{Committer, Context, InstanceError};
+use crate::instance::{Batch, Committer, Context, InstanceError};
 
 /// Settings of a `sql_poll` source.
 #[derive(Debug, Clone, Deserialize)]
@@ -112,7 +112,6 @@ pub(crate) fn poll(
         if rows.is_empty() {
             return Ok(());
         }
-        committer.read(rows.len() as u64);
         let mut out = Vec::with_capacity(rows.len());
         let mut progress = committed.clone();
         for row in &rows {
@@ -138,7 +137,7 @@ pub(crate) fn poll(
             });
         }
         let full = rows.len() == context.config.batch_size;
-        committer.commit(context, out, &progress)?;
+        committer.commit(context, Batch::of(out), &progress)?;
         if !full {
             return Ok(());
         }
