@@ -693,11 +693,13 @@ certificate_sha256 = "5d:0b:2f:9a:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:0
 system_id = "cg-county"
 region_code = "530114"
 level = "county"
+domains = ["vehicle"]
 [[push.client]]
 token = "km-secret"
 system_id = "km-city"
 region_code = "530100"
 level = "prefecture"
+domains = ["vehicle", "institution"]
 "#;
 
     #[test]
@@ -742,7 +744,7 @@ level = "prefecture"
             ),
             (
                 good.replace("token = \"km-secret\"", "tokn = \"km-secret\""),
-                "c.toml:33:1: unknown field `tokn`, expected one of `token`, `certificate_sha256`",
+                "c.toml:34:1: unknown field `tokn`, expected one of `token`, `certificate_sha256`",
             ),
             (
                 good.replace("client_ca = \"/etc/huitong/regional-ca.pem\"\n", ""),
@@ -752,10 +754,19 @@ level = "prefecture"
             (
                 good.replace("\"km-secret\"\nsystem_id = \"km-city\"\nregion_code = \"530100\"\nlevel = \"prefecture\"",
                     "\"km-secret\"\nsystem_id = \"cg-county\"\nregion_code = \"530100\"\nlevel = \"county\""),
-                "c.toml: [push]: the entries of client `cg-county` disagree on region_code or level",
+                "c.toml: [push]: the entries of client `cg-county` disagree on region_code, level \
+                 or domains",
             ),
             (
-                format!("{good}[[push.client]]\ntoken = \"km-secret\"\nsystem_id = \"x\"\nregion_code = \"530000\"\nlevel = \"province\"\n"),
+                good.replace("domains = [\"vehicle\", \"institution\"]", "domains = []"),
+                "c.toml: [push]: client `km-city`: `domains` must list the domains it may push",
+            ),
+            (
+                good.replace("domains = [\"vehicle\", \"institution\"]", "domains = [\"car\"]"),
+                "c.toml:38:11: unknown domain `car`",
+            ),
+            (
+                format!("{good}[[push.client]]\ntoken = \"km-secret\"\nsystem_id = \"x\"\nregion_code = \"530000\"\nlevel = \"province\"\ndomains = [\"vehicle\"]\n"),
                 "c.toml: [push]: clients `km-city` and `x` have the same token",
             ),
         ];

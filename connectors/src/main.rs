@@ -70,6 +70,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
         let instances = config.instances.len();
         let connector_id = config.connector_id.clone();
         let push_config = config.push.clone();
+        let limits = config.limits.clone();
         let (registry_url, kafka, progress_topic) = (
             config.registry_url.clone(),
             config.kafka.clone(),
@@ -84,6 +85,8 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
                 let registry = schemas::registry::RegistryClient::new(&registry_url)?;
                 let (addr, task) = connectors::push::start(
                     push,
+                    &limits,
+                    outcomes.clone(),
                     &connector_id,
                     &kafka,
                     &progress_topic,

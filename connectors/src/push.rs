@@ -1,17 +1,41 @@
 //! `push`: an HTTPS endpoint (rustls) where regional systems POST JSON batches. A client is
 //! recognised by its bearer token or by its client certificate (mTLS, when `client_ca` is set);
-//! either maps to its system, region and level. Each record must lie in that region's scope
-//! ([`crate::scope`]) or it is rejected — answered per record, never written. Accepted records
-//! go to `raw.<domain>` in one Kafka transaction with the batch id, so a batch sent again is
-//! acknowledged and not written twice.
+//! either maps to its system, region, level and the domains it may push. Each record's region
+//! is decided on the record itself ([`crate::scope::decide`]: its division code and its USCC's
+//! region must agree with each other, with the `region_code` sent beside it, and lie in the
+//! client's scope) or it is rejected — answered per record, never written. Accepted records go
+//! to `raw.<domain>` in one Kafka transaction with the batch id.
 //!
 //! `POST /push/v1/{domain}/batches` with `Authorization: Bearer <token>` (or over a connection
-//! with a registered client certificate) and
+//! with a registered client certificate), `Content-Type: application/json` and
 //! `{"batch_id": "...", "records": [{"record_id": "...", "region_code": "530114", ...raw fields}]}`.
-//! Answers 200 with a result per record; 403 when every record was out of scope; 401 for an
-//! unknown token or an unregistered certificate. With `client_ca` set, a client without a
-//! certificate issued by that CA gets no HTTP answer at all: the TLS handshake fails. Messages
-//! are Chinese first, codes stable.
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 200 | — | a result per record (`accepted`, or `rejected` with its code: `record_invalid`, `out_of_scope`, `region_mismatch`, `region_invalid`, `record_too_large`, a schema code) |
+//! | 200 | — | `"duplicate": true`: the same batch id with the same records was committed before; nothing written again |
+//! | 400 | `batch_invalid`, `batch_id_invalid` | not a batch; a batch id empty, over `limits.max_batch_id_bytes` or with control characters |
+//! | 401 | `unauthenticated`, `certificate_not_registered`, `identity_conflict` | unknown client |
+//! | 403 | `domain_not_allowed` | the client is not bound to this domain |
+//! | 403 | `out_of_scope` | every record was out of scope (results as for 200) |
+//! | 404 | `unknown_domain` | |
+//! | 408 | `body_timeout` | the body did not arrive within `body_timeout` |
+//! | 409 | `batch_id_reused` | the batch id was committed before with other records |
+//! | 413 | `body_too_large`, `batch_too_large` | over `limits.max_body_bytes` or `limits.max_items` records |
+//! | 415 | `content_type` | not `application/json` |
+//! | 503 | the Kafka error's code | nothing written; send again |
+//!
+//! Idempotency: a batch id is remembered per (client system, domain) only once the records it
+//! carried were committed — a batch whose records were all rejected is not, so corrected
+//! records may be sent under the same id. The newest [`REMEMBERED`] ids of a system are kept,
+//! for at most [`REMEMBERED_FOR`]; an id resent after that is a new batch, written again (the
+//! hub recognises the repeated reports as merged duplicates, so the national feed does not
+//! change). Messages are Chinese first, codes stable. With `client_ca` set, a client without
+//! a certificate issued by that CA gets no HTTP answer at all: the TLS handshake fails.
+//!
+//! The server sheds abuse: at most `max_connections` connections, a TLS handshake within
+//! `handshake_timeout`, request headers within `header_timeout`, the body within
+//! `body_timeout`.
 //!
 //! ```toml
 //! [push]
@@ -25,12 +49,14 @@
 //! system_id = "cg-county-vehicles"
 //! region_code = "530114"
 //! level = "county"
+//! domains = ["vehicle", "vehicle-position"]
 //!
 //! [[push.client]]                              # by token
 //! token = "…"
 //! system_id = "km-city-vehicles"
 //! region_code = "530100"
 //! level = "prefecture"
+//! domains = ["vehicle"]
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -41,9 +67,11 @@ use std::path::{Path as FsPath, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::AddExtension;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -56,19 +84,27 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use schemas::records::ReportingLevel;
 use schemas::registry::RegistryClient;
 use schemas::{ClientSettings, Domain};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer as _;
 
 use crate::config::Level;
 use crate::instance::InstanceError;
+use crate::limits::Limits;
+use crate::outcomes::{Counts, Outcomes};
 use crate::raw::RawEncoder;
+use crate::scope::{self, Stated};
 use crate::transactor::{Outgoing, Transactor};
 
-/// How many batch ids per client are remembered for idempotency.
-const REMEMBERED: usize = 10_000;
+/// How many batch ids per client system are remembered for idempotency: the newest. Each takes
+/// about 110 bytes of the system's progress record, which stays far below Kafka's 1 MiB.
+pub const REMEMBERED: usize = 4_000;
+
+/// How long a batch id is remembered at most (the raw topics' retention).
+pub const REMEMBERED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The push endpoint's settings (`[push]` in the connector's file).
 #[derive(Debug, Clone, Deserialize)]
@@ -91,9 +127,37 @@ pub struct PushConfig {
     pub topic_prefix: String,
     /// The systems allowed to push. Several entries may name one system (a certificate and its
     /// renewal, or a token and a certificate while it moves over): they share its producer and
-    /// its remembered batch ids, and must agree on region and level.
+    /// its remembered batch ids, and must agree on region, level and domains.
     #[serde(rename = "client", default)]
     pub clients: Vec<PushClient>,
+    /// Connections served at once; more are closed as they arrive.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time for a client to complete the TLS handshake.
+    #[serde(with = "humantime_serde", default = "default_handshake_timeout")]
+    pub handshake_timeout: Duration,
+    /// Time for a request's headers to arrive (also how long an idle connection stays open).
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// Time for a request's body to arrive.
+    #[serde(with = "humantime_serde", default = "default_body_timeout")]
+    pub body_timeout: Duration,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_prefix() -> String {
@@ -130,13 +194,23 @@ impl PushConfig {
                     client.identity.kind()
                 ));
             }
-            if let Some(first) = systems.insert(system, client)
-                && (first.region_code != client.region_code || first.level != client.level)
-            {
+            if client.domains.is_empty() {
                 return Err(format!(
-                    "the entries of client `{system}` disagree on region_code or level"
+                    "client `{system}`: `domains` must list the domains it may push"
                 ));
             }
+            if let Some(first) = systems.insert(system, client)
+                && (first.region_code != client.region_code
+                    || first.level != client.level
+                    || first.domains != client.domains)
+            {
+                return Err(format!(
+                    "the entries of client `{system}` disagree on region_code, level or domains"
+                ));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".to_owned());
         }
         Ok(())
     }
@@ -154,6 +228,8 @@ pub struct PushClient {
     pub region_code: String,
     /// Its level: what it may submit follows from it.
     pub level: Level,
+    /// The domains it may push; a batch of another domain is refused (403).
+    pub domains: Vec<Domain>,
 }
 
 /// How the endpoint recognises a client.
@@ -208,6 +284,7 @@ struct PushClientEntry {
     system_id: String,
     region_code: String,
     level: Level,
+    domains: Vec<Domain>,
 }
 
 impl TryFrom<PushClientEntry> for PushClient {
@@ -234,6 +311,7 @@ impl TryFrom<PushClientEntry> for PushClient {
             system_id: entry.system_id,
             region_code: entry.region_code,
             level: entry.level,
+            domains: entry.domains,
         })
     }
 }
@@ -288,10 +366,53 @@ impl fmt::Debug for CertificateFingerprint {
     }
 }
 
-/// One system's transactional producer and the batch ids it committed.
+/// A batch a client system committed: under which domain and id, with which records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Seen {
+    /// [`batch_key`] of the domain and batch id.
+    key: String,
+    /// [`content_hash`] of the records.
+    content: String,
+    /// When it was committed (Unix seconds).
+    at: i64,
+    /// Records accepted then.
+    accepted: usize,
+    /// Records rejected then.
+    rejected: usize,
+}
+
+/// The progress record of a push client system.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct PushProgress {
+    /// Its committed batches, oldest first.
+    #[serde(default)]
+    seen: VecDeque<Seen>,
+}
+
+/// What a (domain, batch id) is remembered by: fixed-size, whatever the id's length.
+fn batch_key(domain: Domain, batch_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(domain.as_str())
+        .chain_update([0])
+        .chain_update(batch_id)
+        .finalize();
+    hex(&digest[..16])
+}
+
+/// What a batch's records are recognised by (their JSON, as parsed).
+fn content_hash(records: &[Value]) -> String {
+    let bytes = serde_json::to_vec(records).unwrap_or_default();
+    hex(&Sha256::digest(bytes)[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One system's transactional producer and the batches it committed.
 struct Client {
     config: PushClient,
-    state: tokio::sync::Mutex<Option<(Arc<Transactor>, VecDeque<String>)>>,
+    state: tokio::sync::Mutex<Option<(Arc<Transactor>, PushProgress)>>,
 }
 
 struct Shared {
@@ -302,13 +423,72 @@ struct Shared {
     progress_topic: String,
     connector_id: String,
     topic_prefix: String,
+    limits: Limits,
+    body_timeout: Duration,
+    outcomes: Outcomes,
 }
 
 /// What a client posts.
-#[derive(Deserialize)]
-struct Batch {
-    batch_id: String,
-    records: Vec<Value>,
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Batch {
+    /// The client's id of the batch: sent again with the same records, it is not written twice.
+    pub batch_id: String,
+    /// The records, each with `record_id` and `region_code` beside the raw fields.
+    pub records: Vec<Value>,
+}
+
+/// A request that is not a batch the endpoint takes: its status, code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    /// The HTTP status it is answered with.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Chinese first.
+    pub message: String,
+}
+
+/// Reads a request body as a batch, within `limits`. Pure.
+pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
+    let error = |status, code, message| BatchError {
+        status,
+        code,
+        message,
+    };
+    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "batch_invalid",
+            format!("批次不是有效的 JSON (the batch is not valid JSON): {e}"),
+        )
+    })?;
+    let id = &batch.batch_id;
+    let max = limits.max_batch_id_bytes;
+    if id.trim().is_empty() || id.len() > max || id.chars().any(char::is_control) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "batch_id_invalid",
+            format!(
+                "batch_id 须为 1 至 {max} 字节、不含控制字符的文本 (batch_id must be 1 to {max} \
+                 bytes without control characters)"
+            ),
+        ));
+    }
+    if batch.records.len() > limits.max_items {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "批次有 {} 条记录，超过上限 {} (the batch has {} records, over limits.max_items \
+                 = {})",
+                batch.records.len(),
+                limits.max_items,
+                batch.records.len(),
+                limits.max_items
+            ),
+        ));
+    }
+    Ok(batch)
 }
 
 /// The certificate the client of a connection presented, if any (verified against
@@ -316,34 +496,92 @@ struct Batch {
 #[derive(Debug, Clone, Copy)]
 struct PeerCertificate(Option<CertificateFingerprint>);
 
-/// The rustls acceptor, plus handing the connection's client certificate to the handlers: a
-/// request extension is the only way from the TLS session to axum.
+/// The rustls acceptor, plus handing the connection's client certificate to the handlers (a
+/// request extension is the only way from the TLS session to axum), a bound on connections
+/// and on the time a handshake may take.
 #[derive(Clone)]
-struct PeerAcceptor(RustlsAcceptor);
+struct PeerAcceptor {
+    tls: RustlsAcceptor,
+    connections: Arc<Semaphore>,
+    handshake_timeout: Duration,
+}
+
+/// A connection holding its place among `max_connections` until it closes.
+struct Counted<S> {
+    stream: S,
+    _place: OwnedSemaphorePermit,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
 
 impl<I, S> Accept<I, S> for PeerAcceptor
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Send + 'static,
 {
-    type Stream = <RustlsAcceptor as Accept<I, S>>::Stream;
+    type Stream = Counted<<RustlsAcceptor as Accept<I, S>>::Stream>;
     type Service = AddExtension<S, PeerCertificate>;
     type Future =
         Pin<Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
-        let tls = self.0.clone();
+        let (tls, connections, timeout) = (
+            self.tls.clone(),
+            self.connections.clone(),
+            self.handshake_timeout,
+        );
         Box::pin(async move {
-            let (stream, service) = tls.accept(stream, service).await.inspect_err(|e| {
-                // Without a certificate from `client_ca` this is where a client ends.
-                tracing::debug!(error = %e, "push: TLS handshake failed");
-            })?;
+            let Ok(place) = connections.try_acquire_owned() else {
+                tracing::debug!("push: connection limit reached; connection closed");
+                return Err(std::io::Error::other("connection limit reached"));
+            };
+            let (stream, service) = tokio::time::timeout(timeout, tls.accept(stream, service))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))
+                .and_then(|accepted| accepted)
+                .inspect_err(|e| {
+                    // Without a certificate from `client_ca` this is where a client ends.
+                    tracing::debug!(error = %e, "push: TLS handshake failed");
+                })?;
             let leaf = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(<[CertificateDer<'static>]>::first);
             let peer = PeerCertificate(leaf.map(|der| CertificateFingerprint::of(der)));
+            let stream = Counted {
+                stream,
+                _place: place,
+            };
             Ok((stream, Extension(peer).layer(service)))
         })
     }
@@ -409,9 +647,12 @@ fn tls_config(config: &PushConfig) -> Result<rustls::ServerConfig, InstanceError
     Ok(tls)
 }
 
-/// Starts the endpoint; returns the bound address and the serving task.
+/// Starts the endpoint; returns the bound address and the serving task. What it decides
+/// about every record is counted in `outcomes`, under the instance `push:<system_id>`.
 pub async fn start(
     config: &PushConfig,
+    limits: &Limits,
+    outcomes: Outcomes,
     connector_id: &str,
     settings: &ClientSettings,
     progress_topic: &str,
@@ -454,15 +695,31 @@ pub async fn start(
         progress_topic: progress_topic.to_owned(),
         connector_id: connector_id.to_owned(),
         topic_prefix: config.topic_prefix.clone(),
+        limits: limits.clone(),
+        body_timeout: config.body_timeout,
+        outcomes,
     });
     let app = Router::new()
         .route("/push/v1/{domain}/batches", post(push))
         .with_state(shared);
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind(config.listen)
-        .acceptor(PeerAcceptor(RustlsAcceptor::new(tls)))
-        .handle(handle.clone())
-        .serve(app.into_make_service());
+    let mut server = axum_server::bind(config.listen).acceptor(PeerAcceptor {
+        tls: RustlsAcceptor::new(tls),
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        handshake_timeout: config.handshake_timeout,
+    });
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_timeout);
+    server
+        .http_builder()
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(config.header_timeout)
+        .keep_alive_timeout(config.header_timeout);
+    let server = server.handle(handle.clone()).serve(app.into_make_service());
     let task = tokio::spawn(server);
     let addr = handle.listening().await.ok_or_else(|| {
         InstanceError::SourceSystem(format!(
@@ -512,14 +769,52 @@ fn identify<'a>(
     }
 }
 
+/// Whether a request says its body is JSON (`application/json`, any parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The request body, read within the limit and the time allowed.
+async fn read_body(shared: &Shared, body: axum::body::Body) -> Result<axum::body::Bytes, Response> {
+    use http_body_util::BodyExt as _;
+    let max = shared.limits.max_body_bytes;
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(shared.body_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("请求体超过 {max} 字节上限 (the body is over limits.max_body_bytes = {max})"),
+        )),
+        Ok(Err(e)) => Err(answer(
+            StatusCode::BAD_REQUEST,
+            "batch_invalid",
+            format!("无法读取请求体 (the body could not be read): {e}"),
+        )),
+        Err(_) => Err(answer(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "请求体未在 {} 秒内送达 (the body did not arrive within {} s)",
+                shared.body_timeout.as_secs(),
+                shared.body_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
 async fn push(
     State(shared): State<Arc<Shared>>,
     Extension(peer): Extension<PeerCertificate>,
     Path(domain): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: Request,
 ) -> Response {
-    let client = match identify(&shared, &headers, peer) {
+    let (parts, body) = request.into_parts();
+    let client = match identify(&shared, &parts.headers, peer) {
         Ok(client) => client,
         Err((code, message)) => {
             return answer(StatusCode::UNAUTHORIZED, code, message.to_owned());
@@ -529,27 +824,75 @@ async fn push(
         return answer(
             StatusCode::NOT_FOUND,
             "unknown_domain",
-            format!("未知的数据领域「{domain}」 (unknown domain)"),
+            format!(
+                "未知的数据领域「{}」 (unknown domain)",
+                crate::instance::cut(domain, 64)
+            ),
         );
     };
-    let batch: Batch = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return answer(
-                StatusCode::BAD_REQUEST,
-                "batch_invalid",
-                format!("批次不是有效的 JSON (the batch is not valid JSON): {e}"),
-            );
-        }
+    if !client.config.domains.contains(&domain) {
+        return answer(
+            StatusCode::FORBIDDEN,
+            "domain_not_allowed",
+            format!(
+                "{} 未获准报送「{}」数据 ({} may not push {})",
+                client.config.system_id,
+                domain.as_str(),
+                client.config.system_id,
+                domain.as_str()
+            ),
+        );
+    }
+    if !is_json(&parts.headers) {
+        return answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            "请求体须为 JSON (Content-Type must be application/json)".to_owned(),
+        );
+    }
+    let body = match read_body(&shared, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
+    let batch = match parse_batch(&body, &shared.limits) {
+        Ok(batch) => batch,
+        Err(e) => return answer(e.status, e.code, e.message),
+    };
+    drop(body);
     match accept(&shared, client, domain, batch).await {
         Ok(response) => response,
-        Err(e) => answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            e.code(),
-            format!("暂时无法写入，请稍后重试 (cannot write now, retry later): {e}"),
-        ),
+        Err(e) => {
+            tracing::warn!(system = %client.config.system_id, code = e.code(), error = %e, "push batch not written");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                format!("暂时无法写入，请稍后重试 (cannot write now, retry later): {e}"),
+            )
+        }
     }
+}
+
+/// The producer and committed batches of `client`, started and read back on first use.
+async fn load(
+    shared: &Shared,
+    client: &Client,
+) -> Result<(Arc<Transactor>, PushProgress), InstanceError> {
+    let (settings, topic, id) = (
+        shared.settings.clone(),
+        shared.progress_topic.clone(),
+        format!("push-{}", client.config.system_id),
+    );
+    tokio::task::spawn_blocking(move || {
+        let transactor = Transactor::start(&settings, &id, &topic)?;
+        let progress =
+            crate::progress::load_all(&settings, &topic, std::time::Duration::from_secs(60))?
+                .remove(&id)
+                .and_then(|v| serde_json::from_value::<PushProgress>(v).ok())
+                .unwrap_or_default();
+        Ok::<_, InstanceError>((Arc::new(transactor), progress))
+    })
+    .await
+    .map_err(|e| InstanceError::SourceSystem(e.to_string()))?
 }
 
 /// Checks every record of a batch and commits the accepted ones with the batch id.
@@ -559,51 +902,60 @@ async fn accept(
     domain: Domain,
     batch: Batch,
 ) -> Result<Response, InstanceError> {
+    let me = &client.config;
+    let instance = format!("push:{}", me.system_id);
+    let read = batch.records.len() as u64;
     // One batch of a client at a time: its transactions are serial anyway.
     let mut state = client.state.lock().await;
     if state.is_none() {
-        let (settings, topic, id) = (
-            shared.settings.clone(),
-            shared.progress_topic.clone(),
-            format!("push-{}", client.config.system_id),
-        );
-        let loaded = tokio::task::spawn_blocking(move || {
-            let transactor = Transactor::start(&settings, &id, &topic)?;
-            let seen =
-                crate::progress::load_all(&settings, &topic, std::time::Duration::from_secs(60))?
-                    .remove(&id)
-                    .and_then(|v| {
-                        serde_json::from_value::<VecDeque<String>>(v["batches"].clone()).ok()
-                    })
-                    .unwrap_or_default();
-            Ok::<_, InstanceError>((Arc::new(transactor), seen))
-        })
-        .await
-        .map_err(|e| InstanceError::SourceSystem(e.to_string()))??;
-        *state = Some(loaded);
+        *state = Some(load(shared, client).await?);
     }
-    let (transactor, seen) = state.as_mut().expect("loaded above");
-    if seen.contains(&batch.batch_id) {
+    let (transactor, progress) = state.as_mut().expect("loaded above");
+    let now = Utc::now().timestamp();
+    let oldest = now - REMEMBERED_FOR.as_secs() as i64;
+    progress.seen.retain(|s| s.at >= oldest);
+    let key = batch_key(domain, &batch.batch_id);
+    let content = content_hash(&batch.records);
+    if let Some(seen) = progress.seen.iter().find(|s| s.key == key) {
+        if seen.content != content {
+            return Ok(answer(
+                StatusCode::CONFLICT,
+                "batch_id_reused",
+                format!(
+                    "批次号「{}」已用于另一批记录，请使用新的批次号 (batch id already used for other \
+                     records: send them under a new batch id)",
+                    batch.batch_id
+                ),
+            ));
+        }
+        shared.outcomes.committed(
+            &instance,
+            &Counts {
+                read,
+                skipped: read,
+                ..Counts::default()
+            },
+        );
         return Ok((
             StatusCode::OK,
             Json(json!({
                 "batch_id": batch.batch_id,
                 "duplicate": true,
+                "accepted": seen.accepted,
+                "rejected": seen.rejected,
                 "message": "该批次已接收，未重复写入 (batch already received; nothing written again)",
             })),
         )
             .into_response());
     }
 
-    let me = &client.config;
     let encoder = &shared.encoders[&domain];
     let topic = format!("{}{}", shared.topic_prefix, domain.as_str());
     let mut out = Vec::new();
     let mut results = Vec::with_capacity(batch.records.len());
     let mut out_of_scope = 0;
     for (index, record) in batch.records.into_iter().enumerate() {
-        let result = check(shared, me, encoder, &batch.batch_id, record);
-        match result {
+        match check(shared, me, domain, encoder, &batch.batch_id, record) {
             Ok((record_id, payload)) => {
                 results
                     .push(json!({ "index": index, "record_id": record_id, "status": "accepted" }));
@@ -629,23 +981,43 @@ async fn accept(
     } else {
         StatusCode::OK
     };
-    let mut remembered = seen.clone();
-    remembered.push_back(batch.batch_id.clone());
-    while remembered.len() > REMEMBERED {
-        remembered.pop_front();
+    let counts = Counts {
+        read,
+        written: accepted as u64,
+        rejected: rejected as u64,
+        ..Counts::default()
+    };
+    if rejected > 0 {
+        tracing::info!(system = %me.system_id, domain = domain.as_str(), batch = %crate::instance::cut(batch.batch_id.clone(), 64), accepted, rejected, "push batch had rejected records");
     }
-    let progress = json!({ "batches": remembered });
-    let committing = transactor.clone();
-    let committed = tokio::task::spawn_blocking(move || committing.commit(&out, &progress)).await;
-    match committed {
-        Ok(Ok(())) => *seen = remembered,
-        Ok(Err(e)) => {
-            // A new producer next time: the progress is read back from Kafka.
-            *state = None;
-            return Err(e.into());
+    if accepted > 0 {
+        // Remembered only with the records it committed: a batch with nothing written may be
+        // sent again, corrected, under the same id.
+        let mut remembered = progress.clone();
+        remembered.seen.push_back(Seen {
+            key,
+            content,
+            at: now,
+            accepted,
+            rejected,
+        });
+        while remembered.seen.len() > REMEMBERED {
+            remembered.seen.pop_front();
         }
-        Err(e) => return Err(InstanceError::SourceSystem(e.to_string())),
+        let value = serde_json::to_value(&remembered).map_err(InstanceError::Progress)?;
+        let committing = transactor.clone();
+        let committed = tokio::task::spawn_blocking(move || committing.commit(&out, &value)).await;
+        match committed {
+            Ok(Ok(())) => *progress = remembered,
+            Ok(Err(e)) => {
+                // A new producer next time: the progress is read back from Kafka.
+                *state = None;
+                return Err(e.into());
+            }
+            Err(e) => return Err(InstanceError::SourceSystem(e.to_string())),
+        }
     }
+    shared.outcomes.committed(&instance, &counts);
     Ok((
         status,
         Json(json!({
@@ -665,36 +1037,62 @@ type Rejection = (Option<String>, &'static str, String);
 fn check(
     shared: &Shared,
     me: &PushClient,
+    domain: Domain,
     encoder: &RawEncoder,
     batch_id: &str,
     record: Value,
 ) -> Result<(String, Vec<u8>), Rejection> {
+    let invalid = |id: Option<String>, message: String| (id, "record_invalid", message);
     let Value::Object(mut fields) = record else {
-        return Err((
+        return Err(invalid(
             None,
-            "record_invalid",
             "记录不是 JSON 对象 (the record is not a JSON object)".to_owned(),
         ));
     };
-    let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
-    let record_id = text(fields.remove("record_id"));
-    let region = text(fields.remove("region_code"));
-    let (Some(record_id), Some(region)) = (record_id.clone(), region) else {
-        return Err((
-            record_id,
-            "record_invalid",
-            "记录缺少 record_id 或 region_code (record_id and region_code are required)".to_owned(),
+    let record_id = match fields.remove("record_id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id,
+        _ => {
+            return Err(invalid(
+                None,
+                "记录缺少 record_id，或其为空 (record_id must be non-empty text)".to_owned(),
+            ));
+        }
+    };
+    let id = || Some(crate::instance::cut(record_id.clone(), 256));
+    let (divisions, usccs) = scope::region_fields(domain);
+    // `region_code` beside the raw fields is the record's own division code where its schema
+    // has one; elsewhere it is the sender's statement, checked and not written.
+    let envelope = if divisions.contains(&"region_code") {
+        fields.get("region_code").cloned()
+    } else {
+        fields.remove("region_code")
+    };
+    let Some(Value::String(envelope)) = envelope else {
+        return Err(invalid(
+            id(),
+            "记录缺少 region_code (region_code is required text)".to_owned(),
         ));
     };
-    if !crate::scope::in_scope(me.level, &me.region_code, &region) {
-        return Err((
-            Some(record_id),
-            "out_of_scope",
-            format!(
-                "记录所属行政区划 {region} 不在 {} 的报送范围内 (region {region} is outside what {} may submit)",
-                me.region_code, me.system_id
-            ),
-        ));
+    let mut stated = vec![Stated::Division("region_code", &envelope)];
+    for (names, division) in [(divisions, true), (usccs, false)] {
+        for &name in names.iter().filter(|&&n| n != "region_code") {
+            match fields.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(code)) if division => {
+                    stated.push(Stated::Division(name, code));
+                }
+                Some(Value::String(code)) => stated.push(Stated::Uscc(name, code)),
+                Some(_) => {
+                    return Err(invalid(
+                        id(),
+                        format!("「{name}」须为文本 (`{name}` must be text)"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Err(refused) = scope::decide(me.level, &me.region_code, &stated) {
+        return Err((id(), refused.code, refused.message));
     }
     fields.insert(
         "provenance".to_owned(),
@@ -708,8 +1106,19 @@ fn check(
             "batch_id": batch_id,
         }),
     );
-    encoder
-        .encode(&mut Value::Object(fields))
-        .map(|payload| (record_id.clone(), payload))
-        .map_err(|e| (Some(record_id), e.code(), e.to_string()))
+    let max = shared.limits.max_record_bytes;
+    match encoder.encode(&mut Value::Object(fields)) {
+        Ok(payload) if payload.len() > max => Err((
+            id(),
+            "record_too_large",
+            format!(
+                "记录编码后 {} 字节，超过上限 {max} 字节 (the record is {} bytes encoded, over \
+                 max_record_bytes = {max})",
+                payload.len(),
+                payload.len()
+            ),
+        )),
+        Ok(payload) => Ok((record_id, payload)),
+        Err(e) => Err((id(), e.code(), crate::instance::cut(e.to_string(), 1024))),
+    }
 }

@@ -70,6 +70,7 @@ batch_size = 3
 kind = "file_drop"
 dir = "{dir}"
 encoding = "gbk"
+complete = {{ settled = "0s" }}
 [instance.mapping]
 record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称", energy_type = "能源类型", purchase_date = "购置日期" }}
@@ -141,6 +142,7 @@ async fn gbk_export_is_ingested_once_with_bad_rows_quarantined() {
             read: 7,
             written: 4,
             quarantined: 3,
+            skipped: 0,
             lag: stats.lag,
         }
     );
@@ -221,6 +223,7 @@ async fn gbk_export_is_ingested_once_with_bad_rows_quarantined() {
             read: 1,
             written: 1,
             quarantined: 0,
+            skipped: 0,
             lag: stats.lag,
         }
     );

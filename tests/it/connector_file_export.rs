@@ -86,7 +86,8 @@ async fn ingest(
             pagination: None,
             source: Some((
                 format!(
-                    "kind = \"file_drop\"\ndir = \"{}\"\nencoding = \"{encoding}\"",
+                    "kind = \"file_drop\"\ndir = \"{}\"\nencoding = \"{encoding}\"\n\
+                     complete = {{ settled = \"0s\" }}",
                     dir.display()
                 ),
                 profile.id_field.clone(),

@@ -61,6 +61,7 @@ poll_interval = "200ms"
 kind = "file_drop"
 dir = "{drop}"
 encoding = "gbk"
+complete = {{ settled = "0s" }}
 [instance.mapping]
 record_id = ["车架号"]
 fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位统一社会信用代码", owner_name = "使用单位名称" }}

@@ -22,6 +22,7 @@ fn client(identity: ClientIdentity, system: &str, region: &str, level: Level) ->
         system_id: unique(system),
         region_code: region.to_owned(),
         level,
+        domains: vec![schemas::Domain::Vehicle],
     }
 }
 
@@ -29,10 +30,11 @@ fn token(token: &str) -> ClientIdentity {
     ClientIdentity::Token(token.to_owned())
 }
 
+/// A vehicle record of `region`, owned by a unit registered there (its USCC's region).
 fn vehicle(id: &str, region: &str) -> Value {
     json!({
         "record_id": id, "region_code": region,
-        "vin": id, "plate": "云A12345", "owner_uscc": "11530114015162553X",
+        "vin": id, "plate": "云A12345", "owner_uscc": format!("11{region}015162553X"),
         "owner_name": "呈贡区机关事务管理局",
     })
 }
@@ -88,10 +90,16 @@ impl Endpoint {
             client_ca: client_ca.map(|ca| write("client-ca.pem", &ca.pem)),
             topic_prefix: prefix,
             clients,
+            max_connections: 64,
+            handshake_timeout: std::time::Duration::from_secs(10),
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(10),
         };
         let registry_client = RegistryClient::new(&registry_url).expect("client");
         let (addr, _server) = connectors::push::start(
             &config,
+            &connectors::limits::Limits::default(),
+            connectors::outcomes::Outcomes::new(&prometheus::Registry::new()).expect("counters"),
             "push-test",
             &settings(),
             &progress,
