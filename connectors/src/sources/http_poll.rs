@@ -221,8 +221,15 @@ fn query(pagination: &Pagination, position: Option<&str>) -> Vec<(String, String
     }
 }
 
-/// Where the page read at `position` leads, from the response body.
-fn next(pagination: &Pagination, position: Option<&str>, body: &Value) -> Result<Next, String> {
+/// Where the page read at `position`, holding `items` items, leads, from the response body.
+/// A numbered page that is empty ends the listing whatever its total says, so a server
+/// claiming a vast number of pages cannot keep the connector asking.
+fn next(
+    pagination: &Pagination,
+    position: Option<&str>,
+    body: &Value,
+    items: usize,
+) -> Result<Next, String> {
     match pagination {
         Pagination::Page {
             total_pages_field, ..
@@ -234,7 +241,7 @@ fn next(pagination: &Pagination, position: Option<&str>, body: &Value) -> Result
             let total = body[total_pages_field]
                 .as_u64()
                 .ok_or_else(|| format!("no `{total_pages_field}` in the page"))?;
-            Ok(if page < total {
+            Ok(if page < total && items > 0 {
                 Next {
                     progress_position: Some((page + 1).to_string()),
                     at_end: false,
@@ -585,8 +592,8 @@ pub(crate) fn poll(
         let position = committed.position.as_deref();
         let page = client.page(&query(&source.pagination, position))?;
         let items = items(&page, &source.items_field, context.limits.max_items)?;
-        let next =
-            next(&source.pagination, position, &page).map_err(InstanceError::SourceSystem)?;
+        let next = next(&source.pagination, position, &page, items.len())
+            .map_err(InstanceError::SourceSystem)?;
         let trail = trail(&committed, position, &next)?;
 
         let last_page: HashSet<u64> = committed.last_page.iter().copied().collect();
@@ -759,8 +766,13 @@ mod tests {
                 true,
             ),
         ];
+        let lying = next(&page, Some("2"), &json!({"total_pages": 1_000_000_000_000u64}), 0);
+        assert!(
+            lying.expect("next").at_end,
+            "an empty numbered page ends the listing"
+        );
         for (pagination, position, body, expected, at_end) in cases {
-            let got = next(pagination, position, &body).expect("next");
+            let got = next(pagination, position, &body, 2).expect("next");
             assert_eq!(got.progress_position.as_deref(), expected, "{body}");
             assert_eq!(got.at_end, at_end, "{body}");
         }
