@@ -51,6 +51,9 @@ pub enum InstanceError {
         /// Chinese first, naming what was refused.
         message: String,
     },
+    /// The poll panicked (a bug): caught, reported, and retried like any failed poll.
+    #[error("internal error (panic): {0}")]
+    Panicked(String),
     /// The stored progress does not fit this source kind.
     #[error("stored progress is unreadable: {0}")]
     Progress(serde_json::Error),
@@ -67,6 +70,7 @@ impl InstanceError {
             InstanceError::SourceSystem(_) => "source_system",
             InstanceError::Refused { code, .. } => code,
             InstanceError::Progress(_) => "progress",
+            InstanceError::Panicked(_) => "panic",
         }
     }
 }

@@ -237,6 +237,15 @@ async fn register_with_retry(
     }
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 struct Worker {
     config: InstanceConfig,
     connector: ConnectorConfig,
@@ -359,7 +368,11 @@ impl Worker {
             }
             .and_then(|instance| {
                 let started = Instant::now();
-                let stats = instance.poll()?;
+                // A bug tripped by some input must not end the worker while its status still
+                // says RUNNING: the poll fails, is reported, and is retried with backoff.
+                let stats =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.poll()))
+                        .unwrap_or_else(|panic| Err(InstanceError::Panicked(panic_text(&panic))))?;
                 Ok((stats, started.elapsed(), instance.progress()))
             });
             if !self.keep_producer {

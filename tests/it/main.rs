@@ -8,6 +8,7 @@ mod connector_process;
 mod connector_push;
 mod connector_sql_poll;
 mod feed_format;
+mod hostile_input;
 mod hub_pipeline;
 mod hub_process;
 mod registry;

@@ -147,8 +147,8 @@ pub struct HttpPollProgress {
     /// Records of that page already committed (a last page that may still grow).
     #[serde(default)]
     pub consumed: usize,
-    /// Identities of the records of the last committed page: a server repeating it is
-    /// recognised.
+    /// Identities of the records of the last committed page (its last [`LAST_PAGE`]): a
+    /// server repeating it is recognised.
     #[serde(default, with = "hashes")]
     pub last_page: Vec<u64>,
     /// Hashes of the positions read since the listing last reached its end: a page leading
@@ -159,6 +159,12 @@ pub struct HttpPollProgress {
 
 /// How many positions of one pass through a listing the progress remembers.
 const TRAIL: usize = 10_000;
+
+/// How many record identities of the last page the progress remembers: with [`TRAIL`], the
+/// progress record stays under 300 KiB, far below Kafka's 1 MiB message size. A repeated page
+/// longer than this is partly written again — duplicates the hub counts as unchanged, never a
+/// loss.
+const LAST_PAGE: usize = 16_384;
 
 /// A list of 64-bit hashes stored compactly, as base64 of their little-endian bytes: a
 /// progress record must stay far below Kafka's message size however large the page.
@@ -636,7 +642,7 @@ pub(crate) fn poll(
             last_page: if identities.is_empty() {
                 committed.last_page.clone()
             } else {
-                identities
+                identities.split_off(identities.len().saturating_sub(LAST_PAGE))
             },
             trail,
         };
@@ -766,7 +772,12 @@ mod tests {
                 true,
             ),
         ];
-        let lying = next(&page, Some("2"), &json!({"total_pages": 1_000_000_000_000u64}), 0);
+        let lying = next(
+            &page,
+            Some("2"),
+            &json!({"total_pages": 1_000_000_000_000u64}),
+            0,
+        );
         assert!(
             lying.expect("next").at_end,
             "an empty numbered page ends the listing"
