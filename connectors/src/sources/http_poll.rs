@@ -197,10 +197,25 @@ fn position_hash(position: &str) -> u64 {
 
 /// Where a page leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Next {
-    progress_position: Option<String>,
+pub struct Next {
+    /// The position to commit with the page: the next page's, or this one's at the end.
+    pub progress_position: Option<String>,
     /// Whether this page ends the listing for now.
-    at_end: bool,
+    pub at_end: bool,
+}
+
+/// A page's items and where it leads: the page as the poll reads it, after the checks no
+/// server can talk its way past (a list of items, at most `limits.max_items`). Pure.
+pub fn page_items<'p>(
+    page: &'p Value,
+    source: &HttpPollConfig,
+    position: Option<&str>,
+    limits: &Limits,
+) -> Result<(&'p [Value], Next), InstanceError> {
+    let items = items(page, &source.items_field, limits.max_items)?;
+    let next = next(&source.pagination, position, page, items.len())
+        .map_err(InstanceError::SourceSystem)?;
+    Ok((items, next))
 }
 
 /// The query of the page at `position`.
@@ -285,7 +300,7 @@ fn next(
 
 /// A record of the API as source fields: top-level values as text (numbers and booleans
 /// written as JSON writes them; nulls left out).
-pub(crate) fn fields(item: &Value) -> Option<SourceFields> {
+pub fn fields(item: &Value) -> Option<SourceFields> {
     Some(
         item.as_object()?
             .iter()
@@ -597,9 +612,7 @@ pub(crate) fn poll(
         let committed: HttpPollProgress = committer.progress()?;
         let position = committed.position.as_deref();
         let page = client.page(&query(&source.pagination, position))?;
-        let items = items(&page, &source.items_field, context.limits.max_items)?;
-        let next = next(&source.pagination, position, &page, items.len())
-            .map_err(InstanceError::SourceSystem)?;
+        let (items, next) = page_items(&page, source, position, context.limits)?;
         let trail = trail(&committed, position, &next)?;
 
         let last_page: HashSet<u64> = committed.last_page.iter().copied().collect();
