@@ -134,6 +134,9 @@ pub struct InstanceConfig {
     /// Records per Kafka transaction.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// What a record that cannot be written does, as Kafka Connect's `errors.tolerance`.
+    #[serde(default)]
+    pub errors_tolerance: ErrorsTolerance,
     /// Where the records come from.
     pub source: SourceConfig,
     /// How a source record becomes a raw record.
@@ -155,6 +158,21 @@ impl InstanceConfig {
             .clone()
             .unwrap_or_else(|| topics::raw(self.domain))
     }
+}
+
+/// What a record that cannot be written does (it fails mapping or the raw schema, or is over a
+/// limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorsTolerance {
+    /// It goes to the quarantine topic (the dead-letter topic) with its reason code and
+    /// location, is counted, and the instance goes on.
+    #[default]
+    All,
+    /// The instance fails (`errors_tolerance_none`) at the first such record and writes
+    /// nothing of its batch until the source or the mapping is fixed — for systems whose
+    /// records must arrive complete or not at all.
+    None,
 }
 
 /// The kind of source and its settings.

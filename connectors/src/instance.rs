@@ -13,7 +13,7 @@ use schemas::records::{DataDomain, Quarantine, QuarantineStage, ReportingLevel};
 use schemas::registry::RegistryClient;
 use serde_json::{Value, json};
 
-use crate::config::{ConnectorConfig, InstanceConfig, SourceConfig};
+use crate::config::{ConnectorConfig, ErrorsTolerance, InstanceConfig, SourceConfig};
 use crate::limits::Limits;
 use crate::mapping::{self, SourceRecord};
 use crate::outcomes::{Counts, Outcomes};
@@ -123,6 +123,8 @@ pub struct Instance {
     quarantine: Encoder<Quarantine>,
     transactor: Transactor,
     progress: Value,
+    /// Every outcome the instance ever committed, as its progress record carries them.
+    totals: Counts,
     limits: Limits,
     outcomes: Option<Outcomes>,
     runtime: tokio::runtime::Handle,
@@ -165,6 +167,7 @@ impl Instance {
         )?
         .remove(&config.id);
         let progress = stored.unwrap_or(Value::Null);
+        let totals = serde_json::from_value(progress["outcomes"].clone()).unwrap_or_default();
         tracing::info!(instance = %config.id, %progress, "instance started");
         Ok(Instance {
             config,
@@ -174,6 +177,7 @@ impl Instance {
             quarantine,
             transactor,
             progress,
+            totals,
             limits: connector.limits.clone(),
             outcomes: None,
             runtime,
@@ -184,6 +188,7 @@ impl Instance {
     /// Counts what every commit decides in `outcomes` (the process's counters and its
     /// reconciliation), as the commit happens.
     pub fn count_into(&mut self, outcomes: Outcomes) {
+        outcomes.restore(&self.config.id, &self.totals);
         self.outcomes = Some(outcomes);
     }
 
@@ -221,6 +226,7 @@ impl Instance {
         let mut committer = Committer {
             transactor: &self.transactor,
             progress: &mut self.progress,
+            totals: &mut self.totals,
             outcomes: self.outcomes.as_ref(),
             stats: PollStats::default(),
         };
@@ -243,6 +249,7 @@ impl Instance {
 pub(crate) struct Committer<'a> {
     transactor: &'a Transactor,
     progress: &'a mut Value,
+    totals: &'a mut Counts,
     outcomes: Option<&'a Outcomes>,
     stats: PollStats,
 }
@@ -288,9 +295,6 @@ impl Committer<'_> {
         batch: Batch,
         progress: &impl serde::Serialize,
     ) -> Result<(), InstanceError> {
-        let value = serde_json::to_value(progress).map_err(InstanceError::Progress)?;
-        self.transactor.commit(&batch.out, &value)?;
-        *self.progress = value;
         let written = batch
             .out
             .iter()
@@ -303,10 +307,33 @@ impl Committer<'_> {
             skipped: batch.skipped,
             rejected: 0,
         };
+        if counts.quarantined > 0 && context.config.errors_tolerance == ErrorsTolerance::None {
+            let first = batch.out.iter().find(|m| m.topic != context.topic);
+            return Err(InstanceError::Refused {
+                code: "errors_tolerance_none",
+                message: format!(
+                    "记录无法写入，且本实例不容忍错误 (a record cannot be written and the instance \
+                     has errors_tolerance = \"none\"): {}; nothing of the batch was written",
+                    first.map_or("", |m| m.key.as_str())
+                ),
+            });
+        }
         if !counts.balanced() {
             // A source kind's accounting is wrong: visible here and in the reconciliation.
             tracing::error!(instance = %context.config.id, ?counts, "batch outcomes do not add up");
         }
+        let mut totals = *self.totals;
+        totals.add(&counts);
+        let mut value = serde_json::to_value(progress).map_err(InstanceError::Progress)?;
+        if let Value::Object(fields) = &mut value {
+            fields.insert(
+                "outcomes".to_owned(),
+                serde_json::to_value(totals).map_err(InstanceError::Progress)?,
+            );
+        }
+        self.transactor.commit(&batch.out, &value)?;
+        *self.progress = value;
+        *self.totals = totals;
         if let Some(outcomes) = self.outcomes {
             outcomes.committed(&context.config.id, &counts);
         }

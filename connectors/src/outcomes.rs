@@ -3,7 +3,9 @@
 //! (push only) rejected back to its sender — counted when the transaction that decided it
 //! committed, never before. `GET /reconciliation` shows the counts per instance (a push client
 //! is the instance `push:<system_id>`) and whether read = written + quarantined + skipped +
-//! rejected; an operator joins `written` with the hub's `received`.
+//! rejected; an operator joins `written` with the hub's `received`. The totals travel in each
+//! instance's progress record (`outcomes`), committed in the same transaction as the records
+//! they count, so the reconciliation survives restarts exactly as the data does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,10 +14,11 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus::{IntCounterVec, Registry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The counts of one instance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counts {
     /// Source records read (rows, items, pushed records).
     pub read: u64,
@@ -35,7 +38,8 @@ impl Counts {
         self.read == self.written + self.quarantined + self.skipped + self.rejected
     }
 
-    fn add(&mut self, other: &Counts) {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counts) {
         self.read += other.read;
         self.written += other.written;
         self.quarantined += other.quarantined;
@@ -96,6 +100,14 @@ impl Outcomes {
         for (counter, value) in self.counters.iter().zip(values) {
             counter.with_label_values(&[instance]).inc_by(value);
         }
+    }
+
+    /// Starts the reconciliation of `instance` from `committed`, the totals its progress
+    /// record carries (the Prometheus counters start from zero with the process, as counters
+    /// do).
+    pub fn restore(&self, instance: &str, committed: &Counts) {
+        let mut all = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(instance.to_owned(), *committed);
     }
 
     /// The counts of every instance that has committed something.

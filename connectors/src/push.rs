@@ -387,6 +387,10 @@ struct PushProgress {
     /// Its committed batches, oldest first.
     #[serde(default)]
     seen: VecDeque<Seen>,
+    /// What became of every record it pushed: committed with its batches (the counts of
+    /// batches that wrote nothing ride along with the next one that does).
+    #[serde(default)]
+    outcomes: Counts,
 }
 
 /// What a (domain, batch id) is remembered by: fixed-size, whatever the id's length.
@@ -908,7 +912,9 @@ async fn accept(
     // One batch of a client at a time: its transactions are serial anyway.
     let mut state = client.state.lock().await;
     if state.is_none() {
-        *state = Some(load(shared, client).await?);
+        let loaded = load(shared, client).await?;
+        shared.outcomes.restore(&instance, &loaded.1.outcomes);
+        *state = Some(loaded);
     }
     let (transactor, progress) = state.as_mut().expect("loaded above");
     let now = Utc::now().timestamp();
@@ -928,14 +934,13 @@ async fn accept(
                 ),
             ));
         }
-        shared.outcomes.committed(
-            &instance,
-            &Counts {
-                read,
-                skipped: read,
-                ..Counts::default()
-            },
-        );
+        let counts = Counts {
+            read,
+            skipped: read,
+            ..Counts::default()
+        };
+        progress.outcomes.add(&counts);
+        shared.outcomes.committed(&instance, &counts);
         return Ok((
             StatusCode::OK,
             Json(json!({
@@ -994,6 +999,7 @@ async fn accept(
         // Remembered only with the records it committed: a batch with nothing written may be
         // sent again, corrected, under the same id.
         let mut remembered = progress.clone();
+        remembered.outcomes.add(&counts);
         remembered.seen.push_back(Seen {
             key,
             content,
@@ -1016,6 +1022,8 @@ async fn accept(
             }
             Err(e) => return Err(InstanceError::SourceSystem(e.to_string())),
         }
+    } else {
+        progress.outcomes.add(&counts);
     }
     shared.outcomes.committed(&instance, &counts);
     Ok((

@@ -1313,13 +1313,14 @@ async fn hostile_input_is_quarantined_or_refused_and_nothing_dies() {
         .expect("topics");
 
     let work = std::env::temp_dir().join(unique("hostile"));
-    let (files, settle, marker, outside) = (
+    let (files, settle, marker, strict, outside) = (
         work.join("drop"),
         work.join("settle"),
         work.join("marker"),
+        work.join("strict"),
         work.join("outside"),
     );
-    for dir in [&files, &settle, &marker, &outside] {
+    for dir in [&files, &settle, &marker, &strict, &outside] {
         std::fs::create_dir_all(dir).expect("folder");
     }
     let mut expected = Expected::default();
@@ -1435,6 +1436,19 @@ domains = ["vehicle"]
     config.push_str(&file_instance("files", &files, r#"{ settled = "0s" }"#));
     config.push_str(&file_instance("settle", &settle, r#"{ settled = "2s" }"#));
     config.push_str(&file_instance("marker", &marker, r#"{ marker = ".ok" }"#));
+    // errors_tolerance = "none": the first record that cannot be written fails the instance.
+    config.push_str(
+        &file_instance("strict", &strict, r#"{ settled = "0s" }"#).replace(
+            "[instance.source]",
+            "errors_tolerance = \"none\"\n[instance.source]",
+        ),
+    );
+    std::fs::write(
+        strict.join("mixed.csv"),
+        format!("{HEADER}\nsx1,云A1,11530114015162553X,甲\nsx2,云A2\n"),
+    )
+    .expect("mixed");
+    expected.case("file_drop");
     let cases = http_cases();
     for case in &cases {
         config.push_str(&format!(
@@ -1469,7 +1483,7 @@ domains = ["vehicle"]
          [instance.mapping]\nrecord_id = [\"id\"]\nfields = {{ vin = \"id\", owner_name = \"name\" }}\n{HTTP_CONSTANTS}\n\
          [[instance]]\nid = \"http-big-page\"\nsystem_id = \"http-big-page\"\n\
          region_code = \"530114\"\nlevel = \"county\"\ndomain = \"vehicle\"\n\
-         topic = \"{raw_http}\"\npoll_interval = \"500ms\"\nbatch_size = 100000\n\
+         topic = \"{raw_http}\"\npoll_interval = \"1h\"\nbatch_size = 100000\n\
          [instance.source]\nkind = \"http_poll\"\nurl = \"{base}/s/big-page\"\n\
          pagination = {{ style = \"cursor\", limit = 100000 }}\n\
          [instance.mapping]\nrecord_id = [\"id\"]\nfields = {{ vin = \"id\" }}\n{HTTP_CONSTANTS}\n",
@@ -1482,35 +1496,48 @@ domains = ["vehicle"]
     let config_path = work.join("connector.toml");
     std::fs::write(&config_path, &config).expect("config");
 
-    let log = std::fs::File::create(work.join("connector.log")).expect("log");
-    let child = Command::new(binary("connector"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("starting the connector");
-    let pid = child.id();
-    let mut child = Killed(child);
+    let spawn = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(work.join("connector.log"))
+            .expect("log");
+        Command::new(binary("connector"))
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting the connector")
+    };
     let api = format!("http://127.0.0.1:{http_port}");
     let plain = reqwest::Client::new();
-    let started = Instant::now();
-    while !plain
-        .get(format!("{api}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            child.0.try_wait().expect("wait").is_none(),
-            "the connector exited at start-up: {}",
-            std::fs::read_to_string(work.join("connector.log")).unwrap_or_default()
-        );
-        assert!(started.elapsed() < Duration::from_secs(120), "not ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let wait_ready = |child: &mut Child| {
+        let (plain, api, work) = (&plain, &api, &work);
+        let exited = child.try_wait().expect("wait").is_some();
+        async move {
+            let started = Instant::now();
+            while !plain
+                .get(format!("{api}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                assert!(
+                    !exited,
+                    "the connector exited at start-up: {}",
+                    std::fs::read_to_string(work.join("connector.log")).unwrap_or_default()
+                );
+                assert!(started.elapsed() < Duration::from_secs(120), "not ready");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let mut child = Killed(spawn());
+    let pid = child.0.id();
+    wait_ready(&mut child.0).await;
 
     // The growing file appears while the connector polls, and grows for two seconds.
     std::fs::write(&growing, &whole[..cut]).expect("first part");
@@ -1589,6 +1616,8 @@ domains = ["vehicle"]
                 None => state == "RUNNING",
             };
         }
+        let (state, code) = status_of("strict".to_owned()).await;
+        settled &= state == "FAILED" && code.as_deref() == Some("errors_tolerance_none");
         let growing_done = settle.join("done/growing.csv").exists();
         let big_page_done = reconciliation["instances"]["http-big-page"]["written"] == 100_000;
         if settled && growing_done && big_page_done {
@@ -1631,6 +1660,46 @@ domains = ["vehicle"]
         "peak RSS {} MiB",
         peak / 1024 / 1024
     );
+
+    // Killed and started again: every instance's outcome totals come back from its progress
+    // record, and nothing is read or written twice.
+    let before = last.clone();
+    drop(child);
+    let mut child = Killed(spawn());
+    wait_ready(&mut child.0).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Value = plain
+            .get(format!("{api}/reconciliation"))
+            .send()
+            .await
+            .expect("reconciliation")
+            .json()
+            .await
+            .expect("JSON");
+        let pulled = |r: &Value| -> BTreeMap<String, Value> {
+            r["instances"]
+                .as_object()
+                .expect("instances")
+                .iter()
+                .filter(|(id, _)| !id.starts_with("push:"))
+                .map(|(id, counts)| (id.clone(), counts.clone()))
+                .collect()
+        };
+        if pulled(&now) == pulled(&before) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after a restart: {now}\nbefore: {before}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        strict.join("mixed.csv").exists(),
+        "the strict instance's file stays"
+    );
+    expected.case("restart");
 
     // Exactly the expected records, each as often as expected.
     for (topic, keys) in &expected.written {
@@ -1713,15 +1782,9 @@ domains = ["vehicle"]
     assert!(files.join("failed/passwd.csv").is_symlink());
     assert!(files.join("done/good-again.csv").exists());
 
-    // The reconciliation balances, and its written counts are what the topics hold.
-    let reconciliation: Value = plain
-        .get(format!("{api}/reconciliation"))
-        .send()
-        .await
-        .expect("reconciliation")
-        .json()
-        .await
-        .expect("JSON");
+    // The reconciliation (of the first process, which saw every push) balances, and its
+    // written counts are what the topics hold.
+    let reconciliation = before;
     assert_eq!(reconciliation["balanced"], true, "{reconciliation}");
     let in_topics: usize = expected.written.values().map(Vec::len).sum();
     assert_eq!(
@@ -1729,9 +1792,9 @@ domains = ["vehicle"]
         Some(in_topics as u64),
         "{reconciliation}"
     );
-    let skipped = &reconciliation["instances"];
-    assert_eq!(skipped["http-revised"]["skipped"], 1, "{reconciliation}");
-    assert_eq!(skipped["http-repeated"]["skipped"], 2, "{reconciliation}");
+    let instances = &reconciliation["instances"];
+    assert_eq!(instances["http-revised"]["skipped"], 1, "{reconciliation}");
+    assert_eq!(instances["http-repeated"]["skipped"], 2, "{reconciliation}");
 
     let total: usize = expected.cases.values().sum();
     eprintln!("hostile-input corpus: {total} cases {:?}", expected.cases);
