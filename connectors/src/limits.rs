@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `max_record_bytes` | 524,288 | the record is quarantined (`record_too_large`) with its location; the rest go on |
 //! | `max_file_bytes` | 268,435,456 | the file is quarantined whole (`file_too_large`) and moved to `failed/` |
-//! | `max_rows` | 1,000,000 | rows past it are not read: one quarantine record (`file_too_many_rows`) names the first line left out; the file goes to `failed/` |
+//! | `max_rows` | 1,000,000 | rows past it are not read: one quarantine record (`file_too_many_rows`) names the first line left out |
 //! | `max_columns` | 1,024 | the file is quarantined (`file_too_wide`) |
 //! | `max_cells` | 20,000,000 | an XLSX sheet whose declared size exceeds it is quarantined (`file_too_many_cells`) before anything is allocated |
 //! | `max_xlsx_part_bytes` | 268,435,456 | an XLSX whose sheet or shared strings unpack larger is quarantined (`xlsx_part_too_large`) |

@@ -23,6 +23,8 @@ use crate::instance::{Batch, Committer, Context, InstanceError, map_in_parallel}
 use crate::limits::Limits;
 use crate::mapping::SourceRecord;
 
+mod stream;
+
 /// How many checksums of finished files the progress remembers (a file dropped again after
 /// that many others is ingested again; files are also moved out of the folder once done).
 const REMEMBERED: usize = 10_000;
@@ -262,22 +264,56 @@ fn oldest_age(files: &[Pending]) -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// What reading a listed file gave.
+/// What a first read of a listed file found.
 enum Contents {
-    /// Its bytes, unchanged while read.
-    Bytes(Vec<u8>),
+    /// The file, unchanged while read: its checksum, its first bytes (what a quarantine
+    /// record quotes), whether its text decodes (CSV), and who it is (to open it again).
+    Surveyed {
+        checksum: String,
+        head: Vec<u8>,
+        decodes: Result<(), Refusal>,
+        identity: FileIdentity,
+    },
     /// It changed (or was replaced) while read: taken at a later poll.
     Changed,
     /// Not read: why.
     Refused(Refusal),
 }
 
-/// Reads the regular file `path`, at most `max` bytes. The file opened must be the one
-/// listed (same device and inode, so a swap for a symlink is noticed) and keep its size and
-/// modification time while read.
-fn read_regular(path: &Path, max: u64) -> std::io::Result<Contents> {
+/// A file as the folder lists it: device, inode, size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        Ok(FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified()?,
+        })
+    }
+}
+
+/// Opens `path` if it is still the regular file `identity` says (same device and inode, so
+/// a swap for a symlink is noticed; same size and time).
+fn open_same(path: &Path, identity: &FileIdentity) -> std::io::Result<Option<std::fs::File>> {
+    let file = std::fs::File::open(path)?;
+    let now = FileIdentity::of(&file.metadata()?)?;
+    Ok((now == *identity).then_some(file))
+}
+
+/// Reads the regular file `path` once, at most `max` bytes, without holding it: its
+/// checksum, and for a CSV in `encoding` whether all of it decodes. The file opened must be
+/// the one listed and must not change while read.
+fn survey(path: &Path, max: u64, encoding: Option<TextEncoding>) -> std::io::Result<Contents> {
     use std::io::Read as _;
-    use std::os::unix::fs::MetadataExt as _;
     let listed = std::fs::symlink_metadata(path)?;
     if !listed.file_type().is_file() {
         return Ok(Contents::Changed);
@@ -294,21 +330,45 @@ fn read_regular(path: &Path, max: u64) -> std::io::Result<Contents> {
     if listed.len() > max {
         return Ok(too_large(listed.len()));
     }
-    let mut file = std::fs::File::open(path)?;
-    let opened = file.metadata()?;
-    if (opened.dev(), opened.ino()) != (listed.dev(), listed.ino()) {
+    let identity = FileIdentity::of(&listed)?;
+    let Some(file) = open_same(path, &identity)? else {
+        return Ok(Contents::Changed);
+    };
+    let mut hashed = stream::Hashed::new(
+        std::io::BufReader::new(file.take(max + 1)),
+        crate::instance::QUOTED_BYTES,
+    );
+    let decodes = match encoding {
+        Some(e) => {
+            match std::io::copy(
+                &mut stream::Decoded::new(&mut hashed, self::encoding(e)),
+                &mut std::io::sink(),
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    Err(Refusal::new("file_unreadable", e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => Ok(()),
+    };
+    // The rest after a decoding error, for the checksum.
+    std::io::copy(&mut hashed, &mut std::io::sink())?;
+    if hashed.read_so_far() > max {
+        return Ok(too_large(hashed.read_so_far()));
+    }
+    let after = FileIdentity::of(&std::fs::symlink_metadata(path)?)?;
+    if after != identity || hashed.read_so_far() != identity.len {
         return Ok(Contents::Changed);
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(listed.len()).unwrap_or(0));
-    (&mut file).take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Ok(too_large(bytes.len() as u64));
-    }
-    let after = file.metadata()?;
-    if after.len() != bytes.len() as u64 || after.modified()? != listed.modified()? {
-        return Ok(Contents::Changed);
-    }
-    Ok(Contents::Bytes(bytes))
+    let (checksum, head) = hashed.finish();
+    Ok(Contents::Surveyed {
+        checksum,
+        head,
+        decodes,
+        identity,
+    })
 }
 
 /// The committer back from a commit thread, or the commit's error.
@@ -336,43 +396,32 @@ fn encoding(e: TextEncoding) -> &'static Encoding {
     }
 }
 
-/// Decodes a file's bytes (UTF-8 without copying them); an invalid byte sequence is an error,
-/// never replaced silently.
-pub fn decode(
-    bytes: &[u8],
-    text_encoding: TextEncoding,
-) -> Result<std::borrow::Cow<'_, str>, Refusal> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let name = encoding(text_encoding).name();
-    encoding(text_encoding)
-        .decode_without_bom_handling_and_without_replacement(bytes)
-        .ok_or_else(|| {
-            Refusal::new(
-                "file_unreadable",
-                format!("文件不是有效的 {name} 编码文本 (the file is not valid {name} text)"),
-            )
-        })
+/// The text of a file in `encoding`, as a stream of UTF-8 (a leading byte-order mark
+/// dropped); reading a malformed byte sequence is an `InvalidData` error, never replaced.
+pub fn text<R: std::io::Read>(file: R, text_encoding: TextEncoding) -> impl std::io::Read {
+    stream::Decoded::new(file, encoding(text_encoding))
 }
 
-/// The header and data rows of CSV `text`, with line numbers; a row with the wrong number of
-/// fields or over `limits.max_line_bytes` is an error row, the others go on; past
+/// The header and data rows of a CSV stream (UTF-8), with line numbers; a row with the wrong
+/// number of fields or over `limits.max_line_bytes` is an error row, the others go on; past
 /// `limits.max_rows` one error row names the first line left out, and reading stops. Rows
-/// are read as they are asked for, so a file is never held as rows all at once.
-pub fn rows<'t>(
-    text: &'t str,
+/// are read as they are asked for, so a file is never held, as text or as rows.
+pub fn rows<'r>(
+    text: impl std::io::Read + 'r,
     delimiter: char,
     limits: &Limits,
-) -> Result<(Header, impl Iterator<Item = Row> + 't), Refusal> {
+) -> Result<(Header, impl Iterator<Item = Row> + 'r), Refusal> {
     let delimiter = u8::try_from(delimiter).map_err(|_| {
         Refusal::new(
             "file_unreadable",
             format!("分隔符 `{delimiter}` 不是单字节字符 (delimiter is not one byte)"),
         )
     })?;
+    let (text, breaks) = stream::Breaks::new(text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(text);
     let names: Vec<String> = reader
         .headers()
         .map_err(|e| {
@@ -389,21 +438,11 @@ pub fn rows<'t>(
     }
     let header = Header::new(names, false);
     let (width, max_line, max_rows) = (header.width, limits.max_line_bytes, limits.max_rows);
-    // Line numbers from byte offsets: the csv crate's own line count is off by one with CRLF.
-    let mut counted = (0usize, 1u64);
-    let mut line_at = move |position: Option<&csv::Position>| {
-        let byte = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
-        let mut byte = byte.min(text.len()).max(counted.0);
-        // With CRLF the reported start can sit on the line break before the record.
-        while matches!(text.as_bytes().get(byte), Some(b'\r' | b'\n')) {
-            byte += 1;
-        }
-        counted.1 += text.as_bytes()[counted.0..byte]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
-        counted.0 = byte;
-        counted.1
+    // Line numbers from where the lines break: the csv crate's own count is off with CRLF.
+    let line_at = move |position: Option<&csv::Position>| {
+        breaks
+            .borrow_mut()
+            .line_at(position.map_or(0, csv::Position::byte))
     };
     let rows = reader.into_records().map(move |record| match record {
         Ok(record) => {
@@ -484,8 +523,8 @@ fn at_most(rows: impl Iterator<Item = Row>, max: u64) -> impl Iterator<Item = Ro
 
 /// Checks the unpacked size of every part of an XLSX workbook (what its zip directory
 /// declares, which the zip reader then holds each part to) before any is unpacked.
-fn check_parts(bytes: &[u8], max: u64) -> Result<(), Refusal> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+fn check_parts<R: std::io::Read + std::io::Seek>(workbook: R, max: u64) -> Result<(), Refusal> {
+    let mut zip = zip::ZipArchive::new(workbook).map_err(|e| unreadable(&e))?;
     for i in 0..zip.len() {
         let part = zip.by_index_raw(i).map_err(|e| unreadable(&e))?;
         if part.size() > max {
@@ -535,12 +574,17 @@ fn cell_text(cell: &calamine::Data) -> String {
 /// The header and data rows of the first worksheet of an XLSX workbook, the first row being the
 /// header; a row's line is its row number in the sheet. Cells are streamed as the sheet holds
 /// them — never a grid of the size the sheet declares — and counted against `limits`.
-pub fn xlsx_rows(bytes: &[u8], limits: &Limits) -> Result<(Header, Vec<Row>), Refusal> {
+pub fn xlsx_rows<R: std::io::Read + std::io::Seek>(
+    mut workbook: R,
+    limits: &Limits,
+) -> Result<(Header, Vec<Row>), Refusal> {
     use calamine::{Data, Reader as _, Xlsx};
 
-    check_parts(bytes, limits.max_xlsx_part_bytes)?;
-    let mut workbook: Xlsx<_> =
-        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    check_parts(&mut workbook, limits.max_xlsx_part_bytes)?;
+    workbook
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| unreadable(&e))?;
+    let mut workbook: Xlsx<_> = Xlsx::new(workbook).map_err(|e| unreadable(&e))?;
     let Some(sheet) = workbook.sheet_names().first().cloned() else {
         return Err(Refusal::new(
             "file_unreadable",
@@ -726,12 +770,24 @@ pub(crate) fn poll(
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        let is_xlsx = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
         let read = match file {
             Pending::Refused(_, refusal) => Contents::Refused(refusal),
-            Pending::Ready(_) => read_regular(&path, context.limits.max_file_bytes)?,
+            Pending::Ready(_) => survey(
+                &path,
+                context.limits.max_file_bytes,
+                (!is_xlsx).then_some(source.encoding),
+            )?,
         };
-        let bytes = match read {
-            Contents::Bytes(bytes) => bytes,
+        let (checksum, head, decodes, identity) = match read {
+            Contents::Surveyed {
+                checksum,
+                head,
+                decodes,
+                identity,
+            } => (checksum, head, decodes, identity),
             Contents::Changed => {
                 tracing::info!(%instance, file = %name, "the file changed while being read; it is taken at a later poll");
                 continue;
@@ -742,30 +798,32 @@ pub(crate) fn poll(
                 continue;
             }
         };
-        let checksum = checksum(&bytes);
         let committed: FileDropProgress = committer.progress()?;
         if committed.is_done(&checksum) {
             tracing::info!(%instance, file = %name, %checksum, "ingested before (same checksum): moved to done/ unread");
             move_out(&path, "done", &checksum, &source.complete)?;
             continue;
         }
-        let is_xlsx = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
-        let text; // the decoded CSV, which its rows borrow
-        let parsed: Result<(Header, Box<dyn Iterator<Item = Row> + '_>), Refusal> = if is_xlsx {
-            xlsx_rows(&bytes, context.limits)
-                .map(|(header, rows)| (header, Box::new(rows.into_iter()) as _))
-        } else {
-            match decode(&bytes, source.encoding) {
-                Ok(decoded) => {
-                    text = decoded;
-                    rows(&text, source.delimiter, context.limits)
-                        .map(|(header, rows)| (header, Box::new(rows) as _))
-                }
-                Err(refusal) => Err(refusal),
-            }
+        // Read again, as a stream: the file must still be the one surveyed.
+        let Some(file) = open_same(&path, &identity)? else {
+            tracing::info!(%instance, file = %name, "the file changed after it was surveyed; it is taken at a later poll");
+            continue;
         };
+        let file = std::io::BufReader::new(file);
+        let parsed: Result<(Header, Box<dyn Iterator<Item = Row>>), Refusal> =
+            decodes.and_then(|()| {
+                if is_xlsx {
+                    xlsx_rows(file, context.limits)
+                        .map(|(header, rows)| (header, Box::new(rows.into_iter()) as _))
+                } else {
+                    rows(
+                        text(file, source.encoding),
+                        source.delimiter,
+                        context.limits,
+                    )
+                    .map(|(header, rows)| (header, Box::new(rows) as _))
+                }
+            });
         let (header, rows) = match parsed {
             Ok(parsed) => parsed,
             Err(refusal) => {
@@ -778,7 +836,7 @@ pub(crate) fn poll(
                     &name,
                     key,
                     refusal,
-                    Some(&bytes),
+                    Some(&head),
                 )?;
                 continue;
             }
@@ -860,21 +918,6 @@ pub(crate) fn poll(
 mod tests {
     use super::*;
 
-    #[test]
-    fn decodes_gbk_and_refuses_garbage() {
-        let (gbk, _, _) = GBK.encode("单位名称,号牌号码\n呈贡区机关事务管理局,云A12345\n");
-        let text = decode(&gbk, TextEncoding::Gbk).expect("GBK decodes");
-        assert!(text.contains("呈贡区机关事务管理局"));
-        assert!(
-            decode(&gbk, TextEncoding::Utf8).is_err(),
-            "GBK is not UTF-8"
-        );
-        assert_eq!(
-            decode("\u{feff}a,b\n".as_bytes(), TextEncoding::Utf8).as_deref(),
-            Ok("a,b\n")
-        );
-    }
-
     /// The text of field `name` of `row`, read through `header`.
     fn cell(header: &Header, row: &Row, name: &str) -> Option<String> {
         header
@@ -886,12 +929,12 @@ mod tests {
     #[test]
     fn rows_keep_line_numbers_and_flag_bad_rows() {
         let text = "车架号,号牌号码\nA1,云A1\nA2\n\"A3\",\"云A3\"\n";
-        let (header, rows) = rows(text, ',', &Limits::default()).expect("parses");
+        let (header, rows) = rows(text.as_bytes(), ',', &Limits::default()).expect("parses");
         let rows: Vec<Row> = rows.collect();
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 4]);
         let (_, crlf) = super::rows(
-            "a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n",
+            "a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n".as_bytes(),
             ',',
             &Limits::default(),
         )
@@ -914,7 +957,7 @@ mod tests {
     #[test]
     fn fields_read_by_name_and_quote_as_json() {
         let text = " 车架号 ,号牌号码,,号牌号码\nA1,云A1,x,云A2\n";
-        let (header, rows) = rows(text, ',', &Limits::default()).expect("parses");
+        let (header, rows) = rows(text.as_bytes(), ',', &Limits::default()).expect("parses");
         let rows: Vec<Row> = rows.collect();
         let fields = header.fields(rows[0].cells.as_ref().expect("cells"));
         assert_eq!(fields.field("车架号"), Some("A1"), "names are trimmed");
@@ -953,7 +996,8 @@ mod tests {
         sheet.write_number(3, 2, 22.0).expect("cell");
         let bytes = workbook.save_to_buffer().expect("xlsx");
 
-        let (header, rows) = xlsx_rows(&bytes, &Limits::default()).expect("reads");
+        let (header, rows) =
+            xlsx_rows(std::io::Cursor::new(&bytes), &Limits::default()).expect("reads");
         assert_eq!(rows.len(), 2, "the empty row 3 is skipped");
         assert_eq!(rows[0].line, 2);
         assert_eq!(
@@ -969,7 +1013,7 @@ mod tests {
             (rows[1].line, cell(&header, &rows[1], "购置价格").as_deref()),
             (4, Some("22"))
         );
-        assert!(xlsx_rows(b"not a workbook", &Limits::default()).is_err());
+        assert!(xlsx_rows(std::io::Cursor::new(b"not a workbook"), &Limits::default()).is_err());
     }
 
     #[test]
