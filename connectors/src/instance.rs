@@ -389,21 +389,25 @@ impl Context<'_> {
         let mut record = Value::Object(mapped.fields);
         record["provenance"] = provenance;
         match self.raw.encode(&mut record) {
-            Ok(payload) if payload.len() > self.limits.max_record_bytes => self.quarantine_record(
+            // The record id is the Kafka key: it counts too.
+            Ok(payload)
+                if payload.len() + mapped.record_id.len() > self.limits.max_record_bytes =>
+            {
+                let size = payload.len() + mapped.record_id.len();
+                self.quarantine_record(
                 "record_too_large",
                 None,
                 format!(
-                    "记录编码后 {} 字节，超过上限 {} 字节 (the record is {} bytes encoded, over \
-                     max_record_bytes = {})",
-                    payload.len(),
+                    "记录编码后 {size} 字节，超过上限 {} 字节 (the record is {size} bytes encoded, \
+                     over max_record_bytes = {})",
                     self.limits.max_record_bytes,
-                    payload.len(),
                     self.limits.max_record_bytes
                 ),
                 Some(record["provenance"].take()),
                 location,
                 original(),
-            ),
+            )
+            }
             Ok(payload) => Ok(Outgoing {
                 topic: self.topic.clone(),
                 key: mapped.record_id,
@@ -432,7 +436,19 @@ impl Context<'_> {
         location: String,
         original: Option<Vec<u8>>,
     ) -> Result<Outgoing, InstanceError> {
-        let provenance = provenance.and_then(|p| serde_json::from_value(p).ok());
+        // Every text a source controls is cut, so the quarantine record stays small.
+        let provenance = provenance
+            .map(|mut p| {
+                if let Value::Object(fields) = &mut p {
+                    for value in fields.values_mut() {
+                        if let Value::String(text) = value {
+                            *text = cut(std::mem::take(text), QUOTED_CHARS);
+                        }
+                    }
+                }
+                p
+            })
+            .and_then(|p| serde_json::from_value(p).ok());
         let original = original.map(|mut bytes| {
             bytes.truncate(QUOTED_BYTES);
             bytes

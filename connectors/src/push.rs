@@ -142,6 +142,23 @@ pub struct PushConfig {
     /// Time for a request's body to arrive.
     #[serde(with = "humantime_serde", default = "default_body_timeout")]
     pub body_timeout: Duration,
+    /// How long one connection may stay open, however busy; the client then reconnects. Ends
+    /// connections whose client never reads its answers.
+    #[serde(with = "humantime_serde", default = "default_connection_lifetime")]
+    pub connection_lifetime: Duration,
+    /// Batches read and checked at once (the others wait, up to `body_timeout`, then get 503):
+    /// a parsed batch takes several times its body's size in memory, so this times
+    /// `limits.max_body_bytes` bounds what pushes can cost.
+    #[serde(default = "default_concurrent_batches")]
+    pub max_concurrent_batches: usize,
+}
+
+fn default_connection_lifetime() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_concurrent_batches() -> usize {
+    2
 }
 
 fn default_max_connections() -> usize {
@@ -209,8 +226,8 @@ impl PushConfig {
                 ));
             }
         }
-        if self.max_connections == 0 {
-            return Err("max_connections must be at least 1".to_owned());
+        if self.max_connections == 0 || self.max_concurrent_batches == 0 {
+            return Err("max_connections and max_concurrent_batches must be at least 1".to_owned());
         }
         Ok(())
     }
@@ -429,6 +446,8 @@ struct Shared {
     topic_prefix: String,
     limits: Limits,
     body_timeout: Duration,
+    /// Places for batches being read and checked.
+    batches: Semaphore,
     outcomes: Outcomes,
 }
 
@@ -508,12 +527,26 @@ struct PeerAcceptor {
     tls: RustlsAcceptor,
     connections: Arc<Semaphore>,
     handshake_timeout: Duration,
+    lifetime: Duration,
 }
 
-/// A connection holding its place among `max_connections` until it closes.
+/// A connection holding its place among `max_connections` until it closes, and failing
+/// every read and write once its lifetime is over.
 struct Counted<S> {
     stream: S,
     _place: OwnedSemaphorePermit,
+    ends: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> Counted<S> {
+    /// An error once the connection's lifetime is over (the sleep wakes the task then).
+    fn over(&mut self, cx: &mut TaskContext<'_>) -> Option<std::io::Error> {
+        self.ends
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+            .then(|| std::io::Error::from(std::io::ErrorKind::TimedOut))
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
@@ -522,6 +555,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         cx: &mut TaskContext<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if let Some(e) = self.over(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -532,10 +568,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.over(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(e) = self.over(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
@@ -558,10 +600,11 @@ where
         Pin<Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
-        let (tls, connections, timeout) = (
+        let (tls, connections, timeout, lifetime) = (
             self.tls.clone(),
             self.connections.clone(),
             self.handshake_timeout,
+            self.lifetime,
         );
         Box::pin(async move {
             let Ok(place) = connections.try_acquire_owned() else {
@@ -585,6 +628,7 @@ where
             let stream = Counted {
                 stream,
                 _place: place,
+                ends: Box::pin(tokio::time::sleep(lifetime)),
             };
             Ok((stream, Extension(peer).layer(service)))
         })
@@ -646,8 +690,8 @@ fn tls_config(config: &PushConfig) -> Result<rustls::ServerConfig, InstanceError
     let mut tls = builder
         .with_single_cert(chain, key)
         .map_err(|e| tls_error("tls_key", &config.tls_key, e))?;
-    // As axum-server's own PEM loading does: HTTP/2 preferred, HTTP/1.1 accepted.
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only (see `start`).
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
 }
 
@@ -701,28 +745,28 @@ pub async fn start(
         topic_prefix: config.topic_prefix.clone(),
         limits: limits.clone(),
         body_timeout: config.body_timeout,
+        batches: Semaphore::new(config.max_concurrent_batches),
         outcomes,
     });
     let app = Router::new()
         .route("/push/v1/{domain}/batches", post(push))
         .with_state(shared);
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::bind(config.listen).acceptor(PeerAcceptor {
-        tls: RustlsAcceptor::new(tls),
-        connections: Arc::new(Semaphore::new(config.max_connections)),
-        handshake_timeout: config.handshake_timeout,
-    });
+    // HTTP/1.1 only: its header timeout also ends idle kept-alive connections, which HTTP/2's
+    // pings would keep open.
+    let mut server = axum_server::bind(config.listen)
+        .acceptor(PeerAcceptor {
+            tls: RustlsAcceptor::new(tls),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            handshake_timeout: config.handshake_timeout,
+            lifetime: config.connection_lifetime,
+        })
+        .http1_only();
     server
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(config.header_timeout);
-    server
-        .http_builder()
-        .http2()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(config.header_timeout)
-        .keep_alive_timeout(config.header_timeout);
     let server = server.handle(handle.clone()).serve(app.into_make_service());
     let task = tokio::spawn(server);
     let addr = handle.listening().await.ok_or_else(|| {
@@ -854,6 +898,14 @@ async fn push(
             "请求体须为 JSON (Content-Type must be application/json)".to_owned(),
         );
     }
+    let Ok(Ok(_place)) = tokio::time::timeout(shared.body_timeout, shared.batches.acquire()).await
+    else {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "服务繁忙，请稍后重试 (too many batches at once; retry later)".to_owned(),
+        );
+    };
     let body = match read_body(&shared, body).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -863,10 +915,14 @@ async fn push(
         Err(e) => return answer(e.status, e.code, e.message),
     };
     drop(body);
-    match accept(&shared, client, domain, batch).await {
+    let system = client.config.system_id.clone();
+    let accepted = tokio::spawn(accept(shared.clone(), client.clone(), domain, batch))
+        .await
+        .unwrap_or_else(|e| Err(InstanceError::Panicked(e.to_string())));
+    match accepted {
         Ok(response) => response,
         Err(e) => {
-            tracing::warn!(system = %client.config.system_id, code = e.code(), error = %e, "push batch not written");
+            tracing::warn!(%system, code = e.code(), error = %e, "push batch not written");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 e.code(),
@@ -899,10 +955,14 @@ async fn load(
     .map_err(|e| InstanceError::SourceSystem(e.to_string()))?
 }
 
-/// Checks every record of a batch and commits the accepted ones with the batch id.
+/// Checks every record of a batch and commits the accepted ones with the batch id and the
+/// client's outcome totals — one transaction per batch, also for a batch that writes nothing
+/// (a duplicate, or every record rejected), so every count is committed before it is shown.
+/// Runs as a task of its own: a request dropped half-way (a client gone) cannot leave the
+/// client's state behind what Kafka committed.
 async fn accept(
-    shared: &Shared,
-    client: &Client,
+    shared: Arc<Shared>,
+    client: Arc<Client>,
     domain: Domain,
     batch: Batch,
 ) -> Result<Response, InstanceError> {
@@ -912,17 +972,18 @@ async fn accept(
     // One batch of a client at a time: its transactions are serial anyway.
     let mut state = client.state.lock().await;
     if state.is_none() {
-        let loaded = load(shared, client).await?;
+        let loaded = load(&shared, &client).await?;
         shared.outcomes.restore(&instance, &loaded.1.outcomes);
         *state = Some(loaded);
     }
     let (transactor, progress) = state.as_mut().expect("loaded above");
     let now = Utc::now().timestamp();
     let oldest = now - REMEMBERED_FOR.as_secs() as i64;
-    progress.seen.retain(|s| s.at >= oldest);
+    let mut next = progress.clone();
+    next.seen.retain(|s| s.at >= oldest);
     let key = batch_key(domain, &batch.batch_id);
     let content = content_hash(&batch.records);
-    if let Some(seen) = progress.seen.iter().find(|s| s.key == key) {
+    let (out, counts, response) = if let Some(seen) = next.seen.iter().find(|s| s.key == key) {
         if seen.content != content {
             return Ok(answer(
                 StatusCode::CONFLICT,
@@ -930,18 +991,11 @@ async fn accept(
                 format!(
                     "批次号「{}」已用于另一批记录，请使用新的批次号 (batch id already used for other \
                      records: send them under a new batch id)",
-                    batch.batch_id
+                    crate::instance::cut(batch.batch_id, 64)
                 ),
             ));
         }
-        let counts = Counts {
-            read,
-            skipped: read,
-            ..Counts::default()
-        };
-        progress.outcomes.add(&counts);
-        shared.outcomes.committed(&instance, &counts);
-        return Ok((
+        let response = (
             StatusCode::OK,
             Json(json!({
                 "batch_id": batch.batch_id,
@@ -951,91 +1005,99 @@ async fn accept(
                 "message": "该批次已接收，未重复写入 (batch already received; nothing written again)",
             })),
         )
-            .into_response());
-    }
-
-    let encoder = &shared.encoders[&domain];
-    let topic = format!("{}{}", shared.topic_prefix, domain.as_str());
-    let mut out = Vec::new();
-    let mut results = Vec::with_capacity(batch.records.len());
-    let mut out_of_scope = 0;
-    for (index, record) in batch.records.into_iter().enumerate() {
-        match check(shared, me, domain, encoder, &batch.batch_id, record) {
-            Ok((record_id, payload)) => {
-                results
-                    .push(json!({ "index": index, "record_id": record_id, "status": "accepted" }));
-                out.push(Outgoing {
-                    topic: topic.clone(),
-                    key: record_id,
-                    payload,
-                });
-            }
-            Err((record_id, code, message)) => {
-                out_of_scope += usize::from(code == "out_of_scope");
-                results.push(json!({
-                    "index": index, "record_id": record_id, "status": "rejected",
-                    "code": code, "message": message,
-                }));
-            }
-        }
-    }
-    let accepted = out.len();
-    let rejected = results.len() - accepted;
-    let status = if accepted == 0 && out_of_scope > 0 && out_of_scope == rejected {
-        StatusCode::FORBIDDEN
+            .into_response();
+        let counts = Counts {
+            read,
+            skipped: read,
+            ..Counts::default()
+        };
+        (Vec::new(), counts, response)
     } else {
-        StatusCode::OK
-    };
-    let counts = Counts {
-        read,
-        written: accepted as u64,
-        rejected: rejected as u64,
-        ..Counts::default()
-    };
-    if rejected > 0 {
-        tracing::info!(system = %me.system_id, domain = domain.as_str(), batch = %crate::instance::cut(batch.batch_id.clone(), 64), accepted, rejected, "push batch had rejected records");
-    }
-    if accepted > 0 {
-        // Remembered only with the records it committed: a batch with nothing written may be
-        // sent again, corrected, under the same id.
-        let mut remembered = progress.clone();
-        remembered.outcomes.add(&counts);
-        remembered.seen.push_back(Seen {
-            key,
-            content,
-            at: now,
-            accepted,
-            rejected,
-        });
-        while remembered.seen.len() > REMEMBERED {
-            remembered.seen.pop_front();
-        }
-        let value = serde_json::to_value(&remembered).map_err(InstanceError::Progress)?;
-        let committing = transactor.clone();
-        let committed = tokio::task::spawn_blocking(move || committing.commit(&out, &value)).await;
-        match committed {
-            Ok(Ok(())) => *progress = remembered,
-            Ok(Err(e)) => {
-                // A new producer next time: the progress is read back from Kafka.
-                *state = None;
-                return Err(e.into());
+        let encoder = &shared.encoders[&domain];
+        let topic = format!("{}{}", shared.topic_prefix, domain.as_str());
+        let mut out = Vec::new();
+        let mut results = Vec::with_capacity(batch.records.len());
+        let mut out_of_scope = 0;
+        for (index, record) in batch.records.into_iter().enumerate() {
+            match check(&shared, me, domain, encoder, &batch.batch_id, record) {
+                Ok((record_id, payload)) => {
+                    results.push(
+                        json!({ "index": index, "record_id": record_id, "status": "accepted" }),
+                    );
+                    out.push(Outgoing {
+                        topic: topic.clone(),
+                        key: record_id,
+                        payload,
+                    });
+                }
+                Err((record_id, code, message)) => {
+                    out_of_scope += usize::from(code == "out_of_scope");
+                    results.push(json!({
+                        "index": index, "record_id": record_id, "status": "rejected",
+                        "code": code, "message": message,
+                    }));
+                }
             }
-            Err(e) => return Err(InstanceError::SourceSystem(e.to_string())),
         }
-    } else {
-        progress.outcomes.add(&counts);
+        let accepted = out.len();
+        let rejected = results.len() - accepted;
+        let status = if accepted == 0 && out_of_scope > 0 && out_of_scope == rejected {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        };
+        if rejected > 0 {
+            tracing::info!(system = %me.system_id, domain = domain.as_str(), batch = %crate::instance::cut(batch.batch_id.clone(), 64), accepted, rejected, "push batch had rejected records");
+        }
+        if accepted > 0 {
+            // Remembered only with the records it committed: a batch with nothing written may
+            // be sent again, corrected, under the same id.
+            next.seen.push_back(Seen {
+                key,
+                content,
+                at: now,
+                accepted,
+                rejected,
+            });
+            while next.seen.len() > REMEMBERED {
+                next.seen.pop_front();
+            }
+        }
+        let response = (
+            status,
+            Json(json!({
+                "batch_id": batch.batch_id,
+                "accepted": accepted,
+                "rejected": rejected,
+                "results": results,
+            })),
+        )
+            .into_response();
+        let counts = Counts {
+            read,
+            written: accepted as u64,
+            rejected: rejected as u64,
+            ..Counts::default()
+        };
+        (out, counts, response)
+    };
+    next.outcomes.add(&counts);
+    let value = serde_json::to_value(&next).map_err(InstanceError::Progress)?;
+    let committing = transactor.clone();
+    match tokio::task::spawn_blocking(move || committing.commit(&out, &value)).await {
+        Ok(Ok(())) => *progress = next,
+        Ok(Err(e)) => {
+            // A new producer next time: the progress is read back from Kafka.
+            *state = None;
+            return Err(e.into());
+        }
+        Err(e) => {
+            *state = None;
+            return Err(InstanceError::SourceSystem(e.to_string()));
+        }
     }
     shared.outcomes.committed(&instance, &counts);
-    Ok((
-        status,
-        Json(json!({
-            "batch_id": batch.batch_id,
-            "accepted": accepted,
-            "rejected": rejected,
-            "results": results,
-        })),
-    )
-        .into_response())
+    Ok(response)
 }
 
 /// Why a record was rejected: its id if it had one, a stable code, a message.
@@ -1081,7 +1143,11 @@ fn check(
             "记录缺少 region_code (region_code is required text)".to_owned(),
         ));
     };
-    let mut stated = vec![Stated::Division("region_code", &envelope)];
+    let mut stated = vec![if divisions.contains(&"region_code") {
+        Stated::Division("region_code", &envelope)
+    } else {
+        Stated::Claimed("region_code", &envelope)
+    }];
     for (names, division) in [(divisions, true), (usccs, false)] {
         for &name in names.iter().filter(|&&n| n != "region_code") {
             match fields.get(name) {
@@ -1116,14 +1182,15 @@ fn check(
     );
     let max = shared.limits.max_record_bytes;
     match encoder.encode(&mut Value::Object(fields)) {
-        Ok(payload) if payload.len() > max => Err((
+        // The record id is the Kafka key: it counts too.
+        Ok(payload) if payload.len() + record_id.len() > max => Err((
             id(),
             "record_too_large",
             format!(
                 "记录编码后 {} 字节，超过上限 {max} 字节 (the record is {} bytes encoded, over \
                  max_record_bytes = {max})",
-                payload.len(),
-                payload.len()
+                payload.len() + record_id.len(),
+                payload.len() + record_id.len()
             ),
         )),
         Ok(payload) => Ok((record_id, payload)),

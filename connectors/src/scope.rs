@@ -52,10 +52,13 @@ pub struct Refused {
 /// One region a record states: the field it is in and the code it gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stated<'a> {
-    /// A GB/T 2260 division code, in field `.0`.
+    /// A GB/T 2260 division code of the record, in field `.0`.
     Division(&'a str, &'a str),
-    /// A USCC, in field `.0`: its region is positions 3–8.
+    /// A USCC of the record, in field `.0`: its region is positions 3–8.
     Uscc(&'a str, &'a str),
+    /// A division code the sender states beside a record that has no field for it: it must
+    /// agree with the record's own regions but decides only when the record states none.
+    Claimed(&'a str, &'a str),
 }
 
 /// The code in force for a reported division code (a withdrawn one resolved; an unknown one
@@ -89,16 +92,19 @@ fn nested(a: &str, b: &str) -> bool {
 }
 
 /// Decides whether a reporter at `level` for `reporter` may submit a record stating
-/// `regions`: the region the record belongs to (its most specific stated region, in force), or
-/// why it is refused.
+/// `regions`: the region the record belongs to (the most specific of its own regions, in
+/// force; a claimed one only when it has none), or why it is refused.
 pub fn decide(level: Level, reporter: &str, regions: &[Stated<'_>]) -> Result<String, Refused> {
-    let mut codes: Vec<(&str, String)> = Vec::with_capacity(regions.len());
+    // (field, code in force, whether the record itself states it)
+    let mut codes: Vec<(&str, String, bool)> = Vec::with_capacity(regions.len());
     for stated in regions {
-        let (field, code) = match *stated {
-            Stated::Division(field, code) => (field, Some(code.trim().to_owned())),
+        let (field, code, own) = match *stated {
+            Stated::Division(field, code) => (field, Some(code.trim().to_owned()), true),
+            Stated::Claimed(field, code) => (field, Some(code.trim().to_owned()), false),
             Stated::Uscc(field, uscc) => (
                 field,
                 schemas::ids::uscc_region(&schemas::ids::canonical_code(uscc)).map(str::to_owned),
+                true,
             ),
         };
         let Some(code) = code.as_deref().and_then(in_force) else {
@@ -110,7 +116,7 @@ pub fn decide(level: Level, reporter: &str, regions: &[Stated<'_>]) -> Result<St
                 ),
             });
         };
-        if let Some((other_field, other)) = codes.iter().find(|(_, c)| !nested(c, &code)) {
+        if let Some((other_field, other, _)) = codes.iter().find(|(_, c, _)| !nested(c, &code)) {
             return Err(Refused {
                 code: "region_mismatch",
                 message: format!(
@@ -120,9 +126,14 @@ pub fn decide(level: Level, reporter: &str, regions: &[Stated<'_>]) -> Result<St
                 ),
             });
         }
-        codes.push((field, code));
+        codes.push((field, code, own));
     }
-    let Some((_, region)) = codes.into_iter().max_by_key(|(_, c)| depth(c)) else {
+    let has_own = codes.iter().any(|(_, _, own)| *own);
+    let Some((_, region, _)) = codes
+        .into_iter()
+        .filter(|(_, _, own)| *own || !has_own)
+        .max_by_key(|(_, c, _)| depth(c))
+    else {
         return Err(Refused {
             code: "region_invalid",
             message: "记录没有行政区划 (the record states no region)".to_owned(),
@@ -180,14 +191,14 @@ mod tests {
     #[test]
     fn the_record_itself_decides() {
         use Level::{County, Prefecture, Province};
-        use Stated::{Division, Uscc};
+        use Stated::{Claimed, Division, Uscc};
         let chenggong = "11530114015162553X";
         let kunming = "11530100015162553X";
         let kaizhou = "11500154015162553X";
         let old_chenggong = "11530121015162553X";
         /// Reporter level and region, the record's stated regions, the region or refusal code.
         type Case<'a> = (Level, &'a str, &'a [Stated<'a>], Result<&'a str, &'a str>);
-        let cases: [Case<'_>; 14] = [
+        let cases: [Case<'_>; 17] = [
             (
                 County,
                 "530114",
@@ -227,6 +238,32 @@ mod tests {
                 Err("out_of_scope"),
             ),
             (Prefecture, "530100", &[Uscc("uscc", kunming)], Ok("530100")),
+            // A claim beside a record with only a USCC cannot narrow it into the county.
+            (
+                County,
+                "530114",
+                &[
+                    Claimed("region_code", "530114"),
+                    Uscc("owner_uscc", kunming),
+                ],
+                Err("out_of_scope"),
+            ),
+            (
+                County,
+                "530114",
+                &[
+                    Claimed("region_code", "530114"),
+                    Uscc("owner_uscc", chenggong),
+                ],
+                Ok("530114"),
+            ),
+            // A record with no region of its own (a GPS point): the claim decides.
+            (
+                County,
+                "530114",
+                &[Claimed("region_code", "530114")],
+                Ok("530114"),
+            ),
             // A USCC issued under a withdrawn code (呈贡县 530121 → 呈贡区 530114).
             (
                 County,

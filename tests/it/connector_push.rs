@@ -94,6 +94,8 @@ impl Endpoint {
             handshake_timeout: std::time::Duration::from_secs(10),
             header_timeout: std::time::Duration::from_secs(10),
             body_timeout: std::time::Duration::from_secs(10),
+            connection_lifetime: std::time::Duration::from_secs(600),
+            max_concurrent_batches: 2,
         };
         let registry_client = RegistryClient::new(&registry_url).expect("client");
         let (addr, _server) = connectors::push::start(

@@ -160,6 +160,14 @@ pub struct HttpPollProgress {
 /// How many positions of one pass through a listing the progress remembers.
 const TRAIL: usize = 10_000;
 
+/// The longest position (cursor, watermark) a server may hand out: it is committed in the
+/// progress and written into every record's provenance.
+const MAX_POSITION: usize = 4096;
+
+/// Pages one poll reads at most; the next poll goes on from there. A server whose listing never
+/// ends cannot keep an instance from being paused, stopped or restarted.
+const MAX_PAGES: usize = 10_000;
+
 /// How many record identities of the last page the progress remembers: with [`TRAIL`], the
 /// progress record stays under 300 KiB, far below Kafka's 1 MiB message size. A repeated page
 /// longer than this is partly written again — duplicates the hub counts as unchanged, never a
@@ -215,6 +223,19 @@ pub fn page_items<'p>(
     let items = items(page, &source.items_field, limits.max_items)?;
     let next = next(&source.pagination, position, page, items.len())
         .map_err(InstanceError::SourceSystem)?;
+    if let Some(position) = &next.progress_position
+        && position.len() > MAX_POSITION
+    {
+        return Err(InstanceError::Refused {
+            code: "cursor_too_long",
+            message: format!(
+                "分页位置长 {} 字节，超过上限 {MAX_POSITION} (the next position is {} bytes long, \
+                 over {MAX_POSITION})",
+                position.len(),
+                position.len()
+            ),
+        });
+    }
     Ok((items, next))
 }
 
@@ -608,7 +629,11 @@ pub(crate) fn poll(
         last_request: None,
         stop: context.stop,
     };
-    loop {
+    for _ in 0..MAX_PAGES {
+        if context.stop.load(Ordering::Acquire) {
+            // Every page so far is committed: the next start goes on from there.
+            return Ok(());
+        }
         let committed: HttpPollProgress = committer.progress()?;
         let position = committed.position.as_deref();
         let page = client.page(&query(&source.pagination, position))?;
@@ -667,6 +692,8 @@ pub(crate) fn poll(
             return Ok(());
         }
     }
+    tracing::info!(instance = %context.config.id, pages = MAX_PAGES, "page limit of one poll reached; the next poll goes on");
+    Ok(())
 }
 
 /// The items of a page: the list in `field`, of at most `max` items.

@@ -21,9 +21,13 @@ fuzz_target!(|data: &[u8]| {
         let (divisions, usccs) = region_fields(domain);
         let mut stated = Vec::new();
         if let Some(code) = record["region_code"].as_str() {
-            stated.push(Stated::Division("region_code", code));
+            stated.push(if divisions.contains(&"region_code") {
+                Stated::Division("region_code", code)
+            } else {
+                Stated::Claimed("region_code", code)
+            });
         }
-        for name in divisions.iter().chain(usccs) {
+        for name in divisions.iter().chain(usccs).filter(|n| **n != "region_code") {
             if let Some(text) = record[*name].as_str() {
                 stated.push(if divisions.contains(name) {
                     Stated::Division(name, text)

@@ -304,7 +304,12 @@ impl FileIdentity {
 /// Opens `path` if it is still the regular file `identity` says (same device and inode, so
 /// a swap for a symlink is noticed; same size and time).
 fn open_same(path: &Path, identity: &FileIdentity) -> std::io::Result<Option<std::fs::File>> {
-    let file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Never through a symlink, and never blocking on a FIFO swapped in since the listing.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
     let now = FileIdentity::of(&file.metadata()?)?;
     Ok((now == *identity).then_some(file))
 }
@@ -471,14 +476,19 @@ pub fn rows<'r>(
         }
         Err(e) => Row {
             line: line_at(e.position()),
-            cells: Err(Refusal::new(
-                "row_unreadable",
-                format!("无法解析 (cannot parse): {e}"),
-            )),
+            cells: Err(if e.is_io_error() {
+                Refusal::new(READ_FAILED, format!("读取文件失败 (reading the file failed): {e}"))
+            } else {
+                Refusal::new("row_unreadable", format!("无法解析 (cannot parse): {e}"))
+            }),
         },
     });
     Ok((header, at_most(rows, max_rows)))
 }
+
+/// The code of a row the file could not be read at (an I/O error): it fails the poll rather
+/// than quarantining anything.
+const READ_FAILED: &str = "file_read_failed";
 
 /// A file whose header has `columns` columns, over `max`.
 fn too_wide(columns: usize, max: usize) -> Refusal {
@@ -594,19 +604,32 @@ pub fn xlsx_rows<R: std::io::Read + std::io::Seek>(
     let mut cells = workbook
         .worksheet_cells_reader(&sheet)
         .map_err(|e| unreadable(&e))?;
-    // The row being read: its sheet row and its cells so far.
-    let mut current: Option<(u32, Vec<String>)> = None;
+    // The row being read: its sheet row, its cells so far, their bytes.
+    let mut current: Option<(u32, Vec<String>, usize)> = None;
     let mut header: Option<Vec<String>> = None;
     let mut rows = Vec::new();
-    let mut count = 0u64;
+    let (mut count, mut held, mut last_row) = (0u64, 0u64, None);
     loop {
         let cell = cells.next_cell().map_err(|e| unreadable(&e))?;
         let row_of_cell = cell.as_ref().map(|c| c.get_position().0);
-        if let Some((row, texts)) = current.take_if(|(r, _)| Some(*r) != row_of_cell)
-            && texts.iter().any(|t| !t.is_empty())
-        {
+        if let Some((row, texts, bytes)) = current.take_if(|(r, _, _)| Some(*r) != row_of_cell) {
+            last_row = Some(row);
             let line = u64::from(row) + 1;
-            if header.is_none() {
+            if bytes > limits.max_line_bytes {
+                rows.push(Row {
+                    line,
+                    cells: Err(Refusal::new(
+                        "row_too_long",
+                        format!(
+                            "第 {line} 行超过 {} 字节上限 (row {line} is over \
+                             limits.max_line_bytes = {})",
+                            limits.max_line_bytes, limits.max_line_bytes
+                        ),
+                    )),
+                });
+            } else if texts.iter().all(String::is_empty) {
+                // A row of blank cells (formatting only): no row.
+            } else if header.is_none() {
                 header = Some(texts.into_iter().map(|t| t.trim().to_owned()).collect());
             } else if rows.len() as u64 == limits.max_rows {
                 rows.push(Row {
@@ -622,6 +645,19 @@ pub fn xlsx_rows<R: std::io::Read + std::io::Seek>(
             }
         }
         let Some(cell) = cell else { break };
+        let (row, column) = cell.get_position();
+        // Rows come in order, each once: a line number then names one row, as resuming needs.
+        if last_row.is_some_and(|last| row <= last) {
+            return Err(Refusal::new(
+                "file_unreadable",
+                format!(
+                    "工作表的第 {} 行出现在后面的行之后 (row {} of the sheet comes after a later \
+                     row)",
+                    row + 1,
+                    row + 1
+                ),
+            ));
+        }
         count += 1;
         if count > limits.max_cells {
             return Err(Refusal::new(
@@ -633,7 +669,6 @@ pub fn xlsx_rows<R: std::io::Read + std::io::Seek>(
                 ),
             ));
         }
-        let (row, column) = cell.get_position();
         let column = column as usize;
         let width = match &header {
             Some(h) => h.len(),
@@ -646,11 +681,31 @@ pub fn xlsx_rows<R: std::io::Read + std::io::Seek>(
             // A cell right of the header's last column has no name to be read by.
             continue;
         }
-        let texts = &mut current.get_or_insert_with(|| (row, Vec::new())).1;
+        let (_, texts, bytes) = current.get_or_insert_with(|| (row, Vec::new(), 0));
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        *bytes += text.len();
+        if *bytes > limits.max_line_bytes {
+            // The row is refused: keep none of its text.
+            texts.clear();
+            continue;
+        }
+        // One shared string may stand in many cells: what the rows hold is bounded as a
+        // file's size is.
+        held += text.len() as u64;
+        if held > limits.max_file_bytes {
+            return Err(Refusal::new(
+                "file_too_large",
+                format!(
+                    "工作表的文本超过 {} 字节上限 (the sheet's text is over \
+                     limits.max_file_bytes = {})",
+                    limits.max_file_bytes, limits.max_file_bytes
+                ),
+            ));
+        }
         if texts.len() <= column {
             texts.resize(column + 1, String::new());
         }
-        texts[column] = cell_text(&Data::from(cell.get_value().clone()));
+        texts[column] = text;
     }
     let header = header.unwrap_or_default();
     let width = header.len();
@@ -696,11 +751,12 @@ fn refusal_key(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt as _;
     let m = std::fs::symlink_metadata(path)?;
     let entry = format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}.{}",
         path.display(),
         m.dev(),
         m.ino(),
         m.len(),
+        m.mtime(),
         m.mtime_nsec()
     );
     Ok(format!("refused:{}", checksum(entry.as_bytes())))
@@ -733,12 +789,9 @@ fn refuse(
         )?;
         committer.commit(context, Batch::of(vec![record]), &progress)?;
     }
-    move_out(
-        path,
-        "failed",
-        key.strip_prefix("refused:").unwrap_or(&key),
-        &source.complete,
-    )?;
+    // The tag names the file if `failed/` has one of its name: the key's hash part.
+    let tag = key.rsplit(':').next().unwrap_or(&key);
+    move_out(path, "failed", tag, &source.complete)?;
     tracing::warn!(instance = %context.config.id, file = %name, code = refusal.code, "file refused; moved to failed/");
     Ok(())
 }
@@ -754,16 +807,25 @@ pub(crate) fn poll(
     let instance = &context.config.id;
     let mut pending = pending_files(&source.dir, &source.complete)?;
     committer.lag(oldest_age(&pending));
+    // While a file is part-way ingested no other is started: the progress holds one position.
+    // It goes first; if it is still in the folder but not ready, the poll waits for it.
     let started: FileDropProgress = committer.progress()?;
+    let mut resuming = None;
     if let Some(current) = &started.current
-        && let Some(i) = pending
+        && std::fs::symlink_metadata(source.dir.join(&current.file)).is_ok()
+    {
+        let Some(i) = pending
             .iter()
             .position(|f| f.path().file_name() == Some(current.file.as_ref()))
-    {
+        else {
+            return Ok(());
+        };
         let first = pending.remove(i);
+        resuming = Some(first.path().to_owned());
         pending.insert(0, first);
     }
     for file in pending {
+        let waiting_for = |path: &Path| resuming.as_deref() == Some(path);
         let path = file.path().to_owned();
         let name = path
             .file_name()
@@ -790,6 +852,9 @@ pub(crate) fn poll(
             } => (checksum, head, decodes, identity),
             Contents::Changed => {
                 tracing::info!(%instance, file = %name, "the file changed while being read; it is taken at a later poll");
+                if waiting_for(&path) {
+                    return Ok(());
+                }
                 continue;
             }
             Contents::Refused(refusal) => {
@@ -807,6 +872,9 @@ pub(crate) fn poll(
         // Read again, as a stream: the file must still be the one surveyed.
         let Some(file) = open_same(&path, &identity)? else {
             tracing::info!(%instance, file = %name, "the file changed after it was surveyed; it is taken at a later poll");
+            if waiting_for(&path) {
+                return Ok(());
+            }
             continue;
         };
         let file = std::io::BufReader::new(file);
@@ -827,7 +895,9 @@ pub(crate) fn poll(
         let (header, rows) = match parsed {
             Ok(parsed) => parsed,
             Err(refusal) => {
-                let key = checksum.clone();
+                // Not remembered as done: dropped again (a limit raised, a fix made), it is
+                // read again.
+                let key = format!("failed:{checksum}");
                 refuse(
                     context,
                     committer,
@@ -852,6 +922,11 @@ pub(crate) fn poll(
             let location = format!("{name}:{}", row.line);
             match &row.cells {
                 Ok(cells) => context.map_row(&header.fields(cells), &checksum, location),
+                // Not the file's fault: the poll fails, nothing of the batch is committed,
+                // and the next poll goes on from the last committed line.
+                Err(refusal) if refusal.code == READ_FAILED => Err(InstanceError::Source(
+                    std::io::Error::other(format!("{location}: {}", refusal.message)),
+                )),
                 Err(refusal) => context.quarantine_record(
                     refusal.code,
                     None,

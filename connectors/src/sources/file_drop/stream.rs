@@ -172,11 +172,17 @@ impl<R: Read> Read for Decoded<R> {
 #[derive(Debug, Default)]
 pub(super) struct BreakLog {
     runs: VecDeque<(u64, u64)>,
-    /// The run being read (its start, its newlines), until a byte that is not a break.
+    /// The run being read (its start, its line breaks), until a byte that is not a break.
     open: Option<(u64, u64)>,
+    /// The last byte of the open run was a `\r` (a line break unless `\n` follows).
+    after_cr: bool,
     /// 1-based line of the first byte after the runs already passed.
     line: u64,
 }
+
+/// Runs kept before the oldest are merged: only a giant record (a quoted field of many lines)
+/// gets near it, and no record starts inside one, so a merge changes no line number.
+const RUNS: usize = 65_536;
 
 impl BreakLog {
     /// The 1-based line of a record that the CSV reader places at byte `at`: a record starts
@@ -224,14 +230,26 @@ impl<R: Read> Read for Breaks<R> {
         let mut log = self.log.borrow_mut();
         for (i, &byte) in buf[..n].iter().enumerate() {
             let at = self.offset + i as u64;
+            // CRLF, LF and a lone CR each end a line, as the CSV reader takes them.
             match byte {
-                b'\n' => log.open.get_or_insert((at, 0)).1 += 1,
+                b'\n' => {
+                    log.open.get_or_insert((at, 0)).1 += 1;
+                    log.after_cr = false;
+                }
                 b'\r' => {
-                    log.open.get_or_insert((at, 0));
+                    let lone = std::mem::replace(&mut log.after_cr, true);
+                    log.open.get_or_insert((at, 0)).1 += u64::from(lone);
                 }
                 _ => {
-                    if let Some(run) = log.open.take() {
-                        log.runs.push_back(run);
+                    if let Some((start, breaks)) = log.open.take() {
+                        let lone = std::mem::take(&mut log.after_cr);
+                        log.runs.push_back((start, breaks + u64::from(lone)));
+                        if log.runs.len() > RUNS
+                            && let (Some(first), Some(second)) =
+                                (log.runs.pop_front(), log.runs.pop_front())
+                        {
+                            log.runs.push_front((first.0, first.1 + second.1));
+                        }
                     }
                 }
             }
@@ -310,5 +328,15 @@ mod tests {
         assert_eq!(log.line_at(13), 4, "after the blank line");
         assert_eq!(log.line_at(18), 5);
         assert_eq!(log.line_at(26), 7, "after a quoted line break");
+        drop(log);
+
+        let (mut breaks, log) = Breaks::new(Trickle(b"a\rb\r\rc\r\nd", 1));
+        io::copy(&mut breaks, &mut io::sink()).expect("copy");
+        let mut log = log.borrow_mut();
+        assert_eq!(
+            [2, 4, 7, 9].map(|at| log.line_at(at)),
+            [2, 4, 5, 5],
+            "lone CRs end lines too"
+        );
     }
 }
