@@ -12,7 +12,7 @@
 //! | `max_cells` | 20,000,000 | an XLSX sheet whose declared size exceeds it is quarantined (`file_too_many_cells`) before anything is allocated |
 //! | `max_xlsx_part_bytes` | 268,435,456 | an XLSX whose sheet or shared strings unpack larger is quarantined (`xlsx_part_too_large`) |
 //! | `max_line_bytes` | 1,048,576 | the CSV row is quarantined (`row_too_long`) |
-//! | `max_body_bytes` | 67,108,864 | an HTTP page fails the poll (`page_too_large`); a push body is answered 413 (`body_too_large`) |
+//! | `max_body_bytes` | 16,777,216 | an HTTP page fails the poll (`page_too_large`); a push body is answered 413 (`body_too_large`) |
 //! | `max_items` | 100,000 | an HTTP page with more items fails the poll (`page_too_many_items`); a push batch is answered 413 (`batch_too_large`) |
 //! | `max_batch_id_bytes` | 128 | the push batch is answered 400 (`batch_id_invalid`) |
 //! | `max_retry_wait` | 5 min | a `Retry-After` or backoff longer than it waits this long (logged) |
@@ -20,6 +20,10 @@
 //! A page that fails the poll leaves the instance FAILED with the code: its records cannot be
 //! told apart from the next page's, so nothing after it is read until the system is fixed.
 //! JSON nesting is bounded by serde_json's recursion limit (128 levels), an error, not a crash.
+//! A body is parsed whole, and parsed JSON takes several times its text in memory: with the
+//! push endpoint's `max_concurrent_batches` and the instances polling at once
+//! (`max_active_instances`), `max_body_bytes` is what bounds the connector's memory — raise it
+//! with that in mind.
 
 use std::time::Duration;
 
@@ -65,7 +69,7 @@ impl Default for Limits {
             max_cells: 20_000_000,
             max_xlsx_part_bytes: 256 * 1024 * 1024,
             max_line_bytes: 1024 * 1024,
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
             max_items: 100_000,
             max_batch_id_bytes: 128,
             max_retry_wait: Duration::from_secs(300),
