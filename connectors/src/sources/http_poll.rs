@@ -635,7 +635,12 @@ pub(crate) fn poll(
             return Ok(());
         }
         let committed: HttpPollProgress = committer.progress()?;
-        let position = committed.position.as_deref();
+        // A numbered listing starts at page 1: naming it so makes a one-page listing's
+        // end (page 1 again) the position it started from, so it is not read again whole.
+        let position = committed.position.as_deref().or(match source.pagination {
+            Pagination::Page { .. } => Some("1"),
+            _ => None,
+        });
         let page = client.page(&query(&source.pagination, position))?;
         let (items, next) = page_items(&page, source, position, context.limits)?;
         let trail = trail(&committed, position, &next)?;
