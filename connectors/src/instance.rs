@@ -388,27 +388,22 @@ impl Context<'_> {
         let provenance = self.provenance(&mapped.record_id, Some(&mapped), batch);
         let mut record = Value::Object(mapped.fields);
         record["provenance"] = provenance;
-        match self.raw.encode(&mut record) {
-            // The record id is the Kafka key: it counts too.
-            Ok(payload)
-                if payload.len() + mapped.record_id.len() > self.limits.max_record_bytes =>
-            {
-                let size = payload.len() + mapped.record_id.len();
-                self.quarantine_record(
+        let encoded = self.raw.encode(&mut record).map(|payload| {
+            let fits = self
+                .limits
+                .record_fits(mapped.record_id.len(), payload.len());
+            (payload, fits)
+        });
+        match encoded {
+            Ok((_, Err(message))) => self.quarantine_record(
                 "record_too_large",
                 None,
-                format!(
-                    "记录编码后 {size} 字节，超过上限 {} 字节 (the record is {size} bytes encoded, \
-                     over max_record_bytes = {})",
-                    self.limits.max_record_bytes,
-                    self.limits.max_record_bytes
-                ),
+                message,
                 Some(record["provenance"].take()),
                 location,
                 original(),
-            )
-            }
-            Ok(payload) => Ok(Outgoing {
+            ),
+            Ok((payload, Ok(()))) => Ok(Outgoing {
                 topic: self.topic.clone(),
                 key: mapped.record_id,
                 payload,

@@ -6,6 +6,7 @@
 //! [`transactor`] (records + quarantine + progress in one transaction).
 
 pub mod config;
+mod digest;
 pub mod instance;
 pub mod limits;
 pub mod management;

@@ -94,6 +94,20 @@ impl Limits {
         ]
     }
 
+    /// Whether a record with a key of `key` bytes and a payload of `payload` bytes fits in
+    /// `max_record_bytes` (the key counts: both go into the Kafka message); else the message
+    /// its `record_too_large` refusal carries.
+    pub fn record_fits(&self, key: usize, payload: usize) -> Result<(), String> {
+        let (size, max) = (key + payload, self.max_record_bytes);
+        if size <= max {
+            return Ok(());
+        }
+        Err(format!(
+            "记录编码后 {size} 字节，超过上限 {max} 字节 (the record is {size} bytes encoded, over \
+             max_record_bytes = {max})"
+        ))
+    }
+
     /// Checks that every limit admits at least something.
     pub fn check(&self) -> Result<(), String> {
         match self.sizes().into_iter().find(|(_, v)| *v == 0) {
@@ -128,6 +142,9 @@ mod tests {
         assert!(doc.contains("| `max_retry_wait` | 5 min |"));
         assert_eq!(limits.max_retry_wait, Duration::from_secs(300));
         assert!(limits.check().is_ok());
+        assert!(limits.record_fits(24, 524_264).is_ok());
+        let over = limits.record_fits(25, 524_264).expect_err("one byte over");
+        assert!(over.starts_with("记录编码后 524289 字节"), "{over}");
         let none = Limits {
             max_items: 0,
             ..Limits::default()

@@ -101,12 +101,7 @@ pub fn identity(config: &MappingConfig, source: &impl SourceRecord) -> Option<u6
             hash.update(serde_json::to_vec(source).unwrap_or_default());
         }
     }
-    let digest = hash.finalize();
-    Some(u64::from_le_bytes(
-        digest[..8]
-            .try_into()
-            .expect("a SHA-256 digest has 8 bytes"),
-    ))
+    Some(crate::digest::short(&hash.finalize()))
 }
 
 /// Maps one source record.

@@ -417,17 +417,13 @@ fn batch_key(domain: Domain, batch_id: &str) -> String {
         .chain_update([0])
         .chain_update(batch_id)
         .finalize();
-    hex(&digest[..16])
+    crate::digest::hex(&digest[..16])
 }
 
 /// What a batch's records are recognised by (their JSON, as parsed).
 fn content_hash(records: &[Value]) -> String {
     let bytes = serde_json::to_vec(records).unwrap_or_default();
-    hex(&Sha256::digest(bytes)[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(&Sha256::digest(bytes)[..16])
 }
 
 /// One system's transactional producer and the batches it committed.
@@ -1180,20 +1176,11 @@ fn check(
             "batch_id": batch_id,
         }),
     );
-    let max = shared.limits.max_record_bytes;
     match encoder.encode(&mut Value::Object(fields)) {
-        // The record id is the Kafka key: it counts too.
-        Ok(payload) if payload.len() + record_id.len() > max => Err((
-            id(),
-            "record_too_large",
-            format!(
-                "记录编码后 {} 字节，超过上限 {max} 字节 (the record is {} bytes encoded, over \
-                 max_record_bytes = {max})",
-                payload.len() + record_id.len(),
-                payload.len() + record_id.len()
-            ),
-        )),
-        Ok(payload) => Ok((record_id, payload)),
+        Ok(payload) => match shared.limits.record_fits(record_id.len(), payload.len()) {
+            Ok(()) => Ok((record_id, payload)),
+            Err(message) => Err((id(), "record_too_large", message)),
+        },
         Err(e) => Err((id(), e.code(), crate::instance::cut(e.to_string(), 1024))),
     }
 }

@@ -199,8 +199,7 @@ mod hashes {
 /// The 64-bit hash of a position.
 fn position_hash(position: &str) -> u64 {
     use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(position.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    crate::digest::short(&Sha256::digest(position.as_bytes()))
 }
 
 /// Where a page leads.

@@ -387,10 +387,7 @@ fn join<'c, 'a>(
 
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn checksum(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::hex(&Sha256::digest(bytes))
 }
 
 fn encoding(e: TextEncoding) -> &'static Encoding {

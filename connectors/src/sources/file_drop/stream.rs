@@ -38,11 +38,7 @@ impl<R: Read> Hashed<R> {
 
     /// The checksum (lower-case hex) and the first bytes.
     pub(super) fn finish(self) -> (String, Vec<u8>) {
-        let digest = self.hash.finalize();
-        (
-            digest.iter().map(|b| format!("{b:02x}")).collect(),
-            self.head,
-        )
+        (crate::digest::hex(&self.hash.finalize()), self.head)
     }
 }
 
