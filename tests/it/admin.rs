@@ -1,6 +1,6 @@
 //! Topic creation through the admin API, as the hub does at start-up.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -8,6 +8,10 @@ use schemas::kafka::TopicOutcome;
 use schemas::{TopicKind, TopicSpec};
 use tests::{create_topics, settings, unique};
 
+/// The topic's `cleanup.policy`, waiting for the broker to learn of a topic
+/// just created: in KRaft, `CreateTopics` returns once the controller has
+/// committed it, and a broker may answer `DescribeConfigs` without the topic's
+/// entries for a moment after.
 fn cleanup_policy(topic: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -15,21 +19,29 @@ fn cleanup_policy(topic: &str) -> String {
         .expect("runtime");
     let admin: AdminClient<DefaultClientContext> =
         settings().client_config().create().expect("admin client");
-    let results = runtime
-        .block_on(admin.describe_configs(
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = runtime.block_on(admin.describe_configs(
             &[ResourceSpecifier::Topic(topic)],
             &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
-        ))
-        .expect("describe_configs");
-    let resource = results
-        .into_iter()
-        .next()
-        .expect("one result")
-        .expect("topic config");
-    resource
-        .get("cleanup.policy")
-        .and_then(|entry| entry.value.clone())
-        .expect("cleanup.policy is set")
+        ));
+        let policy = match &answer {
+            Ok(results) => results
+                .first()
+                .and_then(|result| result.as_ref().ok())
+                .and_then(|resource| resource.get("cleanup.policy"))
+                .and_then(|entry| entry.value.clone()),
+            Err(_) => None,
+        };
+        if let Some(policy) = policy {
+            return policy;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cleanup.policy of {topic} not described within 30 s: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
