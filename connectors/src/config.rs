@@ -243,7 +243,7 @@ pub enum TextEncoding {
 
 /// How one source record maps to the raw form of the instance's domain. Target names are the
 /// raw schema's field names; source names are the system's own (often Chinese) column names.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     /// Source fields whose values, joined with `|`, form the source record id (the Kafka key).
@@ -298,7 +298,7 @@ pub struct MappingConfig {
 ///   { label = "汽油", field = "汽油", unit = "升", quantities = { cost = { field = "油费", unit = "元" } } },
 /// ]
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ArrayMapping {
     /// The element's field receiving each column's `label` (e.g. `carrier`, `item`, `use`).
@@ -310,7 +310,7 @@ pub struct ArrayMapping {
 }
 
 /// One source column of an [`ArrayMapping`] and the element it becomes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMapping {
     /// Text written into the element's label field, in the wording the system's form uses
@@ -334,7 +334,7 @@ pub struct ColumnMapping {
 }
 
 /// A raw quantity's source field and unit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct QuantityMapping {
     /// The source field with the number.
@@ -348,7 +348,7 @@ pub struct QuantityMapping {
 }
 
 /// Where the source's modification time of a record is.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampMapping {
     /// The source field.
@@ -466,11 +466,6 @@ impl ConnectorConfig {
                     instance.region_code
                 )));
             }
-            if instance.mapping.record_id.is_empty() {
-                return Err(invalid(
-                    "mapping.record_id must name at least one source field".to_owned(),
-                ));
-            }
             if self.max_active_instances == 0 {
                 return Err(invalid(
                     "max_active_instances must be at least 1".to_owned(),
@@ -479,20 +474,29 @@ impl ConnectorConfig {
             if instance.batch_size == 0 {
                 return Err(invalid("batch_size must be at least 1".to_owned()));
             }
-            for (target, q) in &instance.mapping.quantities {
-                if q.unit.is_some() == q.unit_field.is_some() {
-                    return Err(invalid(format!(
-                        "mapping.quantities.{target}: give exactly one of `unit` and `unit_field`"
-                    )));
-                }
-            }
-            instance.mapping.check_arrays().map_err(invalid)?;
+            instance.mapping.check().map_err(invalid)?;
         }
         Ok(())
     }
 }
 
 impl MappingConfig {
+    /// Checks what the types cannot: an id of at least one field, one way to each unit, and
+    /// arrays that fit together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.record_id.is_empty() {
+            return Err("mapping.record_id must name at least one source field".to_owned());
+        }
+        for (target, q) in &self.quantities {
+            if q.unit.is_some() == q.unit_field.is_some() {
+                return Err(format!(
+                    "mapping.quantities.{target}: give exactly one of `unit` and `unit_field`"
+                ));
+            }
+        }
+        self.check_arrays()
+    }
+
     /// Checks the array mappings: every array has columns, each column one way to its unit,
     /// element field names do not collide, and no array field is also mapped another way.
     fn check_arrays(&self) -> Result<(), String> {
@@ -772,8 +776,8 @@ domains = ["vehicle", "institution"]
             (
                 good.replace("\"km-secret\"\nsystem_id = \"km-city\"\nregion_code = \"530100\"\nlevel = \"prefecture\"",
                     "\"km-secret\"\nsystem_id = \"cg-county\"\nregion_code = \"530100\"\nlevel = \"county\""),
-                "c.toml: [push]: the entries of client `cg-county` disagree on region_code, level \
-                 or domains",
+                "c.toml: [push]: the entries of client `cg-county` disagree on region_code, level, \
+                 domains or mapping",
             ),
             (
                 good.replace("domains = [\"vehicle\", \"institution\"]", "domains = []"),

@@ -62,7 +62,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
     runtime.block_on(async {
         let registry = telemetry::registry("connector").context("metrics registry")?;
         let metrics = Metrics::new(&registry).context("connector metrics")?;
-        let outcomes = metrics.outcomes().clone();
+        let shared_metrics = metrics.clone();
         let ops = telemetry::OpsState::new(registry);
         let listener = tokio::net::TcpListener::bind(http_addr)
             .await
@@ -86,7 +86,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
                 let (addr, task) = connectors::push::start(
                     push,
                     &limits,
-                    outcomes.clone(),
+                    &shared_metrics,
                     &connector_id,
                     &kafka,
                     &progress_topic,
@@ -104,7 +104,7 @@ fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow:
                 &connector_id,
                 workers.controls(),
             ))
-            .merge(outcomes.router());
+            .merge(shared_metrics.outcomes().router());
         let server = tokio::spawn(
             axum::serve(listener, router)
                 .with_graceful_shutdown(telemetry::shutdown_signal())

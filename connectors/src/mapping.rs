@@ -28,6 +28,21 @@ impl SourceRecord for SourceFields {
     }
 }
 
+/// A JSON object's fields as source fields: top-level values as text (numbers and booleans
+/// written as JSON writes them, nested values as their JSON text; nulls left out). How
+/// `http_poll` and `push` hand a system's JSON records to [`map`], so both map one payload
+/// alike.
+pub fn from_json(object: &Map<String, Value>) -> SourceFields {
+    object
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k.clone(), s.clone())),
+            other => Some((k.clone(), other.to_string())),
+        })
+        .collect()
+}
+
 /// A source record mapped to the raw form, before provenance is added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {

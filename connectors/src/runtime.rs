@@ -19,6 +19,7 @@ use crate::outcomes::Outcomes;
 #[derive(Clone)]
 pub struct Metrics {
     outcomes: Outcomes,
+    push: crate::push::PushMetrics,
     errors: IntCounterVec,
     last_success: IntGaugeVec,
     lag: GaugeVec,
@@ -53,6 +54,7 @@ impl Metrics {
         )?;
         Ok(Metrics {
             outcomes: Outcomes::new(registry)?,
+            push: crate::push::PushMetrics::new(registry)?,
             errors: counter(
                 "connector_errors_total",
                 "Polls that failed, by error code.",
@@ -67,6 +69,11 @@ impl Metrics {
     /// The outcome counters, which the push endpoint and `GET /reconciliation` share.
     pub fn outcomes(&self) -> &Outcomes {
         &self.outcomes
+    }
+
+    /// The push endpoint's metrics.
+    pub fn push(&self) -> &crate::push::PushMetrics {
+        &self.push
     }
 }
 

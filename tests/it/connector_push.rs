@@ -23,6 +23,7 @@ fn client(identity: ClientIdentity, system: &str, region: &str, level: Level) ->
         region_code: region.to_owned(),
         level,
         domains: vec![schemas::Domain::Vehicle],
+        mappings: Default::default(),
     }
 }
 
@@ -101,7 +102,7 @@ impl Endpoint {
         let (addr, _server) = connectors::push::start(
             &config,
             &connectors::limits::Limits::default(),
-            connectors::outcomes::Outcomes::new(&prometheus::Registry::new()).expect("counters"),
+            &connectors::runtime::Metrics::new(&prometheus::Registry::new()).expect("metrics"),
             "push-test",
             &settings(),
             &progress,

@@ -8,7 +8,10 @@
 //!
 //! `POST /push/v1/{domain}/batches` with `Authorization: Bearer <token>` (or over a connection
 //! with a registered client certificate), `Content-Type: application/json` and
-//! `{"batch_id": "...", "records": [{"record_id": "...", "region_code": "530114", ...raw fields}]}`.
+//! `{"batch_id": "...", "records": [...]}`. A client with a `mapping` for the domain sends its
+//! system's own records (`{"车架号": "...", "号牌号码": "...", ...}`), mapped exactly as a pull
+//! instance with that mapping maps them; without one, records in raw form
+//! (`{"record_id": "...", "region_code": "530114", ...raw fields}`). See [`records`].
 //!
 //! | status | code | when |
 //! |---|---|---|
@@ -33,6 +36,10 @@
 //! change). Messages are Chinese first, codes stable. With `client_ca` set, a client without
 //! a certificate issued by that CA gets no HTTP answer at all: the TLS handshake fails.
 //!
+//! Metrics: `connector_push_requests_total{status}`, `connector_push_records_total{outcome,code}`
+//! (counted once committed) and `connector_push_request_duration_seconds`; a batch refused or
+//! with rejected records gets a log line (at most one a minute per system and code).
+//!
 //! The server sheds abuse: at most `max_connections` connections, a TLS handshake within
 //! `handshake_timeout`, request headers within `header_timeout`, the body within
 //! `body_timeout`.
@@ -51,6 +58,11 @@
 //! level = "county"
 //! domains = ["vehicle", "vehicle-position"]
 //!
+//! [push.client.mapping.vehicle]                # its own field names, as a pull instance's mapping
+//! record_id = ["车架号"]
+//! fields = { vin = "车架号", plate = "号牌号码", owner_uscc = "使用单位代码" }
+//! dates = { purchase_date = "%Y年%m月%d日" }
+//!
 //! [[push.client]]                              # by token
 //! token = "…"
 //! system_id = "km-city-vehicles"
@@ -59,7 +71,7 @@
 //! domains = ["vehicle"]
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -81,7 +93,6 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use chrono::Utc;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use schemas::records::ReportingLevel;
 use schemas::registry::RegistryClient;
 use schemas::{ClientSettings, Domain};
 use serde::{Deserialize, Serialize};
@@ -91,13 +102,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer as _;
 
-use crate::config::Level;
+use crate::config::{Level, MappingConfig};
 use crate::instance::InstanceError;
 use crate::limits::Limits;
 use crate::outcomes::{Counts, Outcomes};
 use crate::raw::RawEncoder;
-use crate::scope::{self, Stated};
 use crate::transactor::{Outgoing, Transactor};
+
+mod metrics;
+pub mod records;
+
+pub use metrics::PushMetrics;
+pub use records::{Admission, Batch, BatchError, Rejection, parse_batch};
 
 /// How many batch ids per client system are remembered for idempotency: the newest. Each takes
 /// about 110 bytes of the system's progress record, which stays far below Kafka's 1 MiB.
@@ -216,13 +232,25 @@ impl PushConfig {
                     "client `{system}`: `domains` must list the domains it may push"
                 ));
             }
+            for (domain, mapping) in &client.mappings {
+                if !client.domains.contains(domain) {
+                    return Err(format!(
+                        "client `{system}`: mapping.{domain} is for a domain not in `domains`"
+                    ));
+                }
+                mapping
+                    .check()
+                    .map_err(|e| format!("client `{system}`: mapping.{domain}: {e}"))?;
+            }
             if let Some(first) = systems.insert(system, client)
                 && (first.region_code != client.region_code
                     || first.level != client.level
-                    || first.domains != client.domains)
+                    || first.domains != client.domains
+                    || first.mappings != client.mappings)
             {
                 return Err(format!(
-                    "the entries of client `{system}` disagree on region_code, level or domains"
+                    "the entries of client `{system}` disagree on region_code, level, domains \
+                     or mapping"
                 ));
             }
         }
@@ -247,6 +275,11 @@ pub struct PushClient {
     pub level: Level,
     /// The domains it may push; a batch of another domain is refused (403).
     pub domains: Vec<Domain>,
+    /// Per domain, how the system's own records map to the raw form — the same table as a
+    /// pull instance's `mapping`, so a system moves between pull and push without changing
+    /// its payload. A domain without one takes records already in raw form, with `record_id`
+    /// and `region_code` beside the raw fields.
+    pub mappings: BTreeMap<Domain, MappingConfig>,
 }
 
 /// How the endpoint recognises a client.
@@ -302,6 +335,8 @@ struct PushClientEntry {
     region_code: String,
     level: Level,
     domains: Vec<Domain>,
+    #[serde(default)]
+    mapping: BTreeMap<Domain, MappingConfig>,
 }
 
 impl TryFrom<PushClientEntry> for PushClient {
@@ -329,6 +364,7 @@ impl TryFrom<PushClientEntry> for PushClient {
             region_code: entry.region_code,
             level: entry.level,
             domains: entry.domains,
+            mappings: entry.mapping,
         })
     }
 }
@@ -445,69 +481,7 @@ struct Shared {
     /// Places for batches being read and checked.
     batches: Semaphore,
     outcomes: Outcomes,
-}
-
-/// What a client posts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Batch {
-    /// The client's id of the batch: sent again with the same records, it is not written twice.
-    pub batch_id: String,
-    /// The records, each with `record_id` and `region_code` beside the raw fields.
-    pub records: Vec<Value>,
-}
-
-/// A request that is not a batch the endpoint takes: its status, code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchError {
-    /// The HTTP status it is answered with.
-    pub status: StatusCode,
-    /// Stable code.
-    pub code: &'static str,
-    /// Chinese first.
-    pub message: String,
-}
-
-/// Reads a request body as a batch, within `limits`. Pure.
-pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
-    let error = |status, code, message| BatchError {
-        status,
-        code,
-        message,
-    };
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "batch_invalid",
-            format!("批次不是有效的 JSON (the batch is not valid JSON): {e}"),
-        )
-    })?;
-    let id = &batch.batch_id;
-    let max = limits.max_batch_id_bytes;
-    if id.trim().is_empty() || id.len() > max || id.chars().any(char::is_control) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "batch_id_invalid",
-            format!(
-                "batch_id 须为 1 至 {max} 字节、不含控制字符的文本 (batch_id must be 1 to {max} \
-                 bytes without control characters)"
-            ),
-        ));
-    }
-    if batch.records.len() > limits.max_items {
-        return Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!(
-                "批次有 {} 条记录，超过上限 {} (the batch has {} records, over limits.max_items \
-                 = {})",
-                batch.records.len(),
-                limits.max_items,
-                batch.records.len(),
-                limits.max_items
-            ),
-        ));
-    }
-    Ok(batch)
+    metrics: PushMetrics,
 }
 
 /// The certificate the client of a connection presented, if any (verified against
@@ -692,11 +666,12 @@ fn tls_config(config: &PushConfig) -> Result<rustls::ServerConfig, InstanceError
 }
 
 /// Starts the endpoint; returns the bound address and the serving task. What it decides
-/// about every record is counted in `outcomes`, under the instance `push:<system_id>`.
+/// about every record is counted in the outcomes of `metrics`, under the instance
+/// `push:<system_id>`, and in its push metrics.
 pub async fn start(
     config: &PushConfig,
     limits: &Limits,
-    outcomes: Outcomes,
+    metrics: &crate::runtime::Metrics,
     connector_id: &str,
     settings: &ClientSettings,
     progress_topic: &str,
@@ -742,7 +717,8 @@ pub async fn start(
         limits: limits.clone(),
         body_timeout: config.body_timeout,
         batches: Semaphore::new(config.max_concurrent_batches),
-        outcomes,
+        outcomes: metrics.outcomes().clone(),
+        metrics: metrics.push().clone(),
     });
     let app = Router::new()
         .route("/push/v1/{domain}/batches", post(push))
@@ -775,8 +751,14 @@ pub async fn start(
     Ok((addr, task))
 }
 
-fn answer(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(json!({ "code": code, "message": message }))).into_response()
+/// The stable code of an answer that refused a batch, for its metrics and log line.
+#[derive(Debug, Clone, Copy)]
+struct Refused(&'static str);
+
+fn answer(status: StatusCode, code: &'static str, message: String) -> Response {
+    let mut response = (status, Json(json!({ "code": code, "message": message }))).into_response();
+    response.extensions_mut().insert(Refused(code));
+    response
 }
 
 /// The client a request comes from: its registered certificate or its bearer token. When a
@@ -851,26 +833,53 @@ async fn read_body(shared: &Shared, body: axum::body::Body) -> Result<axum::body
     }
 }
 
+/// A push request: answered, counted and — when refused or partly rejected — logged.
 async fn push(
     State(shared): State<Arc<Shared>>,
     Extension(peer): Extension<PeerCertificate>,
     Path(domain): Path<String>,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let client = match identify(&shared, &parts.headers, peer) {
-        Ok(client) => client,
-        Err((code, message)) => {
-            return answer(StatusCode::UNAUTHORIZED, code, message.to_owned());
+    let started = std::time::Instant::now();
+    let (response, system) = match identify(&shared, request.headers(), peer) {
+        Ok(client) => {
+            let client = client.clone();
+            let system = client.config.system_id.clone();
+            (receive(&shared, client, &domain, request).await, system)
         }
+        Err((code, message)) => (
+            answer(StatusCode::UNAUTHORIZED, code, message.to_owned()),
+            String::new(),
+        ),
     };
+    let status = response.status().as_u16();
+    shared.metrics.answered(status, started);
+    if let Some(Refused(code)) = response.extensions().get::<Refused>()
+        && (400..500).contains(&status)
+    {
+        let domain = crate::instance::cut(domain, 64);
+        shared
+            .metrics
+            .log_rejected(&system, &domain, status, code, 0);
+    }
+    response
+}
+
+/// A batch from `client`, from its domain's name to the answer.
+async fn receive(
+    shared: &Arc<Shared>,
+    client: Arc<Client>,
+    domain: &str,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
     let Ok(domain) = domain.parse::<Domain>() else {
         return answer(
             StatusCode::NOT_FOUND,
             "unknown_domain",
             format!(
                 "未知的数据领域「{}」 (unknown domain)",
-                crate::instance::cut(domain, 64)
+                crate::instance::cut(domain.to_owned(), 64)
             ),
         );
     };
@@ -902,7 +911,7 @@ async fn push(
             "服务繁忙，请稍后重试 (too many batches at once; retry later)".to_owned(),
         );
     };
-    let body = match read_body(&shared, body).await {
+    let body = match read_body(shared, body).await {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -979,7 +988,8 @@ async fn accept(
     next.seen.retain(|s| s.at >= oldest);
     let key = batch_key(domain, &batch.batch_id);
     let content = content_hash(&batch.records);
-    let (out, counts, response) = if let Some(seen) = next.seen.iter().find(|s| s.key == key) {
+    let (out, counts, codes, response) = if let Some(seen) = next.seen.iter().find(|s| s.key == key)
+    {
         if seen.content != content {
             return Ok(answer(
                 StatusCode::CONFLICT,
@@ -1007,15 +1017,24 @@ async fn accept(
             skipped: read,
             ..Counts::default()
         };
-        (Vec::new(), counts, response)
+        (Vec::new(), counts, BTreeMap::new(), response)
     } else {
         let encoder = &shared.encoders[&domain];
         let topic = format!("{}{}", shared.topic_prefix, domain.as_str());
         let mut out = Vec::new();
         let mut results = Vec::with_capacity(batch.records.len());
         let mut out_of_scope = 0;
+        let mut codes: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let admission = Admission {
+            client: me,
+            domain,
+            encoder,
+            limits: &shared.limits,
+            connector_id: &shared.connector_id,
+            batch_id: &batch.batch_id,
+        };
         for (index, record) in batch.records.into_iter().enumerate() {
-            match check(&shared, me, domain, encoder, &batch.batch_id, record) {
+            match admission.admit(record) {
                 Ok((record_id, payload)) => {
                     results.push(
                         json!({ "index": index, "record_id": record_id, "status": "accepted" }),
@@ -1028,6 +1047,7 @@ async fn accept(
                 }
                 Err((record_id, code, message)) => {
                     out_of_scope += usize::from(code == "out_of_scope");
+                    *codes.entry(code).or_default() += 1;
                     results.push(json!({
                         "index": index, "record_id": record_id, "status": "rejected",
                         "code": code, "message": message,
@@ -1042,9 +1062,6 @@ async fn accept(
         } else {
             StatusCode::OK
         };
-        if rejected > 0 {
-            tracing::info!(system = %me.system_id, domain = domain.as_str(), batch = %crate::instance::cut(batch.batch_id.clone(), 64), accepted, rejected, "push batch had rejected records");
-        }
         if accepted > 0 {
             // Remembered only with the records it committed: a batch with nothing written may
             // be sent again, corrected, under the same id.
@@ -1075,7 +1092,7 @@ async fn accept(
             rejected: rejected as u64,
             ..Counts::default()
         };
-        (out, counts, response)
+        (out, counts, codes, response)
     };
     next.outcomes.add(&counts);
     let value = serde_json::to_value(&next).map_err(InstanceError::Progress)?;
@@ -1093,94 +1110,25 @@ async fn accept(
         }
     }
     shared.outcomes.committed(&instance, &counts);
-    Ok(response)
-}
-
-/// Why a record was rejected: its id if it had one, a stable code, a message.
-type Rejection = (Option<String>, &'static str, String);
-
-/// One record: its id and payload, or why it is rejected.
-fn check(
-    shared: &Shared,
-    me: &PushClient,
-    domain: Domain,
-    encoder: &RawEncoder,
-    batch_id: &str,
-    record: Value,
-) -> Result<(String, Vec<u8>), Rejection> {
-    let invalid = |id: Option<String>, message: String| (id, "record_invalid", message);
-    let Value::Object(mut fields) = record else {
-        return Err(invalid(
-            None,
-            "记录不是 JSON 对象 (the record is not a JSON object)".to_owned(),
-        ));
-    };
-    let record_id = match fields.remove("record_id") {
-        Some(Value::String(id)) if !id.trim().is_empty() => id,
-        _ => {
-            return Err(invalid(
-                None,
-                "记录缺少 record_id，或其为空 (record_id must be non-empty text)".to_owned(),
-            ));
-        }
-    };
-    let id = || Some(crate::instance::cut(record_id.clone(), 256));
-    let (divisions, usccs) = scope::region_fields(domain);
-    // `region_code` beside the raw fields is the record's own division code where its schema
-    // has one; elsewhere it is the sender's statement, checked and not written.
-    let envelope = if divisions.contains(&"region_code") {
-        fields.get("region_code").cloned()
-    } else {
-        fields.remove("region_code")
-    };
-    let Some(Value::String(envelope)) = envelope else {
-        return Err(invalid(
-            id(),
-            "记录缺少 region_code (region_code is required text)".to_owned(),
-        ));
-    };
-    let mut stated = vec![if divisions.contains(&"region_code") {
-        Stated::Division("region_code", &envelope)
-    } else {
-        Stated::Claimed("region_code", &envelope)
-    }];
-    for (names, division) in [(divisions, true), (usccs, false)] {
-        for &name in names.iter().filter(|&&n| n != "region_code") {
-            match fields.get(name) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(code)) if division => {
-                    stated.push(Stated::Division(name, code));
-                }
-                Some(Value::String(code)) => stated.push(Stated::Uscc(name, code)),
-                Some(_) => {
-                    return Err(invalid(
-                        id(),
-                        format!("「{name}」须为文本 (`{name}` must be text)"),
-                    ));
-                }
-            }
-        }
-    }
-    if let Err(refused) = scope::decide(me.level, &me.region_code, &stated) {
-        return Err((id(), refused.code, refused.message));
-    }
-    fields.insert(
-        "provenance".to_owned(),
-        json!({
-            "source_system_id": me.system_id,
-            "reporting_level": ReportingLevel::from(me.level),
-            "reporter_region_code": me.region_code,
-            "source_record_id": record_id,
-            "received_at": Utc::now(),
-            "connector_id": shared.connector_id,
-            "batch_id": batch_id,
-        }),
+    shared.metrics.committed(
+        counts.written,
+        counts.skipped,
+        codes.iter().map(|(c, n)| (*c, *n)),
     );
-    match encoder.encode(&mut Value::Object(fields)) {
-        Ok(payload) => match shared.limits.record_fits(record_id.len(), payload.len()) {
-            Ok(()) => Ok((record_id, payload)),
-            Err(message) => Err((id(), "record_too_large", message)),
-        },
-        Err(e) => Err((id(), e.code(), crate::instance::cut(e.to_string(), 1024))),
+    if counts.rejected > 0 {
+        let status = response.status().as_u16();
+        let code = if codes.len() == 1 {
+            codes.keys().next().copied().unwrap_or_default()
+        } else {
+            "records_rejected"
+        };
+        shared.metrics.log_rejected(
+            &me.system_id,
+            domain.as_str(),
+            status,
+            code,
+            counts.rejected,
+        );
     }
+    Ok(response)
 }
