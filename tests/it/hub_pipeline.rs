@@ -1,5 +1,6 @@
 //! End to end against the real broker: the simulator's three provinces, every mappable system
-//! read by connectors over HTTP, through the hub's pipeline — in-process, and as `hub`
+//! read by connectors over HTTP — one county system per domain pushing its own records to the
+//! push endpoint instead — through the hub's pipeline — in-process, and as `hub`
 //! processes killed with SIGKILL again and again, two at once for part of the run. Afterwards
 //! every national topic holds exactly one record per ground-truth entity, listing every report
 //! that reached it, each revision published once; levels that disagree leave conflicts; and
@@ -21,7 +22,7 @@ use schemas::Domain;
 use schemas::registry::RegistryClient;
 use schemas::topics::Partitions;
 use serde_json::{Map, Value};
-use simulator::connector_config::{Overrides, instance_toml};
+use simulator::connector_config::{Overrides, instance_toml, push_client_toml};
 use simulator::{Simulator, Size, World};
 use tests::{HubProcess, start_registry, unique};
 
@@ -33,8 +34,9 @@ struct Stack {
     truth: simulator::systems::GroundTruth,
     names: TopicNames,
     registry_url: String,
-    /// The systems the connectors read.
+    /// The systems the connectors read or that pushed.
     ingested: BTreeSet<String>,
+    _push: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     connector: Runtime,
     _registry: hub::registry::SchemaRegistry,
     _server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -59,7 +61,20 @@ impl Stack {
         let base = format!("http://{addr}");
         let mut instances = String::new();
         let mut ingested = BTreeSet::new();
+        // One county system per domain pushes instead of being polled: the same records, in
+        // its own field names, mapped by its push client's mapping.
+        let mut pushing: BTreeMap<Domain, String> = BTreeMap::new();
+        let mut clients = String::new();
         for profile in sim.systems() {
+            if profile.level == simulator::divisions::Level::County
+                && !pushing.contains_key(&profile.domain)
+                && let Some(toml) = push_client_toml(profile)
+            {
+                clients.push_str(&toml);
+                pushing.insert(profile.domain, profile.id.clone());
+                ingested.insert(profile.id.clone());
+                continue;
+            }
             let overrides = Overrides {
                 topic: Some(names.raw(profile.domain)),
                 ..Overrides::default()
@@ -69,26 +84,70 @@ impl Stack {
                 ingested.insert(profile.id.clone());
             }
         }
+        let tls = std::env::temp_dir().join(unique("e2e-push-tls"));
+        std::fs::create_dir_all(&tls).expect("folder");
+        let server_ca = tests::TestCa::new("汇通测试服务端 CA");
+        let certificate = server_ca.server(&["localhost"]);
+        std::fs::write(tls.join("cert.pem"), &certificate.cert_pem).expect("cert");
+        std::fs::write(tls.join("key.pem"), &certificate.key_pem).expect("key");
+        let push_section = format!(
+            "[push]\nlisten = \"127.0.0.1:0\"\ntls_cert = {:?}\ntls_key = {:?}\ntopic_prefix = \"{}raw.\"\n{clients}",
+            tls.join("cert.pem"),
+            tls.join("key.pem"),
+            names.prefix,
+        );
         let header = format!(
             "connector_id = \"e2e\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{}\"\nquarantine_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n",
             unique("progress"),
             names.quarantine(),
             tests::bootstrap(),
         );
-        let config =
-            ConnectorConfig::parse(std::path::Path::new("e2e.toml"), &(header + &instances))
-                .expect("generated configuration");
-        let connector = Runtime::start(
-            config,
-            ConnectorMetrics::new(&prometheus::Registry::new()).expect("metrics"),
+        let config = ConnectorConfig::parse(
+            std::path::Path::new("e2e.toml"),
+            &(header + &push_section + &instances),
+        )
+        .expect("generated configuration");
+        let metrics = ConnectorMetrics::new(&prometheus::Registry::new()).expect("metrics");
+        let (push, kafka, progress) = (
+            config.push.clone().expect("a [push] section"),
+            config.kafka.clone(),
+            config.progress_topic.clone(),
+        );
+        let connector = Runtime::start(config, metrics.clone())
+            .await
+            .expect("connectors start");
+        let (addr, push_task) = connectors::push::start(
+            &push,
+            &connectors::limits::Limits::default(),
+            &metrics,
+            "e2e",
+            &kafka,
+            &progress,
+            &RegistryClient::new(&registry_url).expect("client"),
         )
         .await
-        .expect("connectors start");
+        .expect("push endpoint");
+        let http = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(server_ca.pem.as_bytes()).expect("root")
+            ])
+            .resolve("localhost", addr)
+            .build()
+            .expect("client");
+        let endpoint = format!("https://localhost:{}", addr.port());
+        for system in pushing.values() {
+            let pushed = simulator::push::push_system(&sim, system, &http, &endpoint, 100, 20)
+                .await
+                .unwrap_or_else(|e| panic!("pushing {system}: {e}"));
+            eprintln!("{system} pushed {pushed:?}");
+        }
+        let _ = std::fs::remove_dir_all(&tls);
         Stack {
             truth: sim.ground_truth(),
             names,
             registry_url,
             ingested,
+            _push: Some(push_task),
             connector,
             _registry: registry,
             _server: server,

@@ -156,64 +156,35 @@ pub fn instance_toml(
     if !mappable(profile) {
         return None;
     }
-    let mut out = String::new();
-    {
-        let mut fields = Vec::new();
-        let mut quantities = Vec::new();
-        // Per array: its element fields and its columns, in the system's column order.
-        let mut arrays: Vec<(Element, Vec<String>)> = Vec::new();
-        for f in &profile.fields {
-            match (target(profile, f.canonical), f.unit) {
-                (Some(Target::Element(element)), unit) => {
-                    let column = format!(
-                        "  {{ label = {:?}, field = {:?}, unit = {:?} }},\n",
-                        element.label,
-                        f.name,
-                        unit.unwrap_or_default()
-                    );
-                    match arrays.iter_mut().find(|(e, _)| e.array == element.array) {
-                        Some((_, columns)) => columns.push(column),
-                        None => arrays.push((element, vec![column])),
-                    }
-                }
-                (Some(Target::Quantity), Some(unit)) => quantities.push(format!(
-                    "{} = {{ field = {:?}, unit = {unit:?} }}",
-                    f.canonical, f.name
-                )),
-                (Some(Target::Quantity), None) => quantities.push(format!(
-                    "{} = {{ field = {:?}, unit = \"\" }}",
-                    f.canonical, f.name
-                )),
-                (Some(Target::Text), _) => fields.push(format!("{} = {:?}", f.canonical, f.name)),
-                (None, _) => {}
-            }
+    let pagination = overrides.pagination.clone().unwrap_or_else(|| {
+        match profile.protocol {
+            Protocol::HttpPage => "{ style = \"page\", page_size = 200 }",
+            Protocol::HttpUpdatedSince => "{ style = \"updated_since\", limit = 200 }",
+            _ => "{ style = \"cursor\", limit = 200 }",
         }
-        let constants = match profile.datum {
-            Some(Datum::Gcj02) => "datum = \"GCJ02\"",
-            Some(Datum::Wgs84) => "datum = \"WGS84\"",
-            None => "",
-        };
-        let pagination = overrides.pagination.clone().unwrap_or_else(|| {
-            match profile.protocol {
-                Protocol::HttpPage => "{ style = \"page\", page_size = 200 }",
-                Protocol::HttpUpdatedSince => "{ style = \"updated_since\", limit = 200 }",
-                _ => "{ style = \"cursor\", limit = 200 }",
-            }
-            .to_owned()
-        });
-        let topic = overrides
-            .topic
-            .as_ref()
-            .map(|t| format!("topic = {t:?}\n"))
-            .unwrap_or_default();
-        let level = match profile.level {
-            Level::County => "county",
-            Level::Prefecture => "prefecture",
-            Level::Province => "province",
-        };
-        let _ = write!(
-            out,
-            r#"
+        .to_owned()
+    });
+    let topic = overrides
+        .topic
+        .as_ref()
+        .map(|t| format!("topic = {t:?}\n"))
+        .unwrap_or_default();
+    let source = overrides.source.as_ref().map_or_else(
+        || {
+            format!(
+                "kind = \"http_poll\"\nurl = \"{base_url}/systems/{}/records\"\n\
+                 bearer_token = \"{}\"\npagination = {pagination}",
+                profile.id, profile.token
+            )
+        },
+        |(source, _)| source.clone(),
+    );
+    let id_field = overrides
+        .source
+        .as_ref()
+        .map_or(profile.id_field.as_str(), |(_, id_field)| id_field.as_str());
+    Some(format!(
+        r#"
 [[instance]]
 id = "{instance}"
 system_id = "{id}"
@@ -223,46 +194,108 @@ domain = "{domain}"
 poll_interval = "10s"
 {topic}[instance.source]
 {source}
-[instance.mapping]
-record_id = [{id_field:?}]
-fields = {{ {fields} }}
-quantities = {{ {quantities} }}
-constants = {{ {constants} }}
-{arrays}"#,
-            instance = overrides.instance_id.as_deref().unwrap_or(&profile.id),
-            id = profile.id,
-            region = profile.region_code,
-            domain = profile.domain.as_str(),
-            source = overrides.source.as_ref().map_or_else(
-                || {
-                    format!(
-                        "kind = \"http_poll\"\nurl = \"{base_url}/systems/{}/records\"\n\
-                         bearer_token = \"{}\"\npagination = {pagination}",
-                        profile.id, profile.token
-                    )
-                },
-                |(source, _)| source.clone(),
-            ),
-            id_field = overrides
-                .source
-                .as_ref()
-                .map_or(profile.id_field.as_str(), |(_, id_field)| id_field.as_str()),
-            fields = fields.join(", "),
-            quantities = quantities.join(", "),
-            arrays = arrays
-                .iter()
-                .map(|(e, columns)| format!(
-                    "[instance.mapping.arrays.{}]\nlabel_field = {:?}\nquantity_field = {:?}\n\
-                     columns = [\n{}]\n",
-                    e.array,
-                    e.label_field,
-                    e.quantity_field,
-                    columns.concat()
-                ))
-                .collect::<String>(),
+{mapping}"#,
+        instance = overrides.instance_id.as_deref().unwrap_or(&profile.id),
+        id = profile.id,
+        region = profile.region_code,
+        level = level(profile),
+        domain = profile.domain.as_str(),
+        mapping = mapping_toml(profile, id_field, "instance.mapping"),
+    ))
+}
+
+/// The `[[push.client]]` table of one system that pushes its own records (field names as it
+/// serves them over HTTP) with its bearer token, if every field it sends can be mapped. Its
+/// mapping is the one [`instance_toml`] gives a pull instance of it.
+pub fn push_client_toml(profile: &SystemProfile) -> Option<String> {
+    if !mappable(profile) {
+        return None;
+    }
+    let domain = profile.domain.as_str();
+    Some(format!(
+        r#"
+[[push.client]]
+token = "{token}"
+system_id = "{id}"
+region_code = "{region}"
+level = "{level}"
+domains = ["{domain}"]
+{mapping}"#,
+        token = profile.token,
+        id = profile.id,
+        region = profile.region_code,
+        level = level(profile),
+        mapping = mapping_toml(
+            profile,
+            &profile.id_field,
+            &format!("push.client.mapping.{domain}")
+        ),
+    ))
+}
+
+/// The configuration's name of a system's level.
+fn level(profile: &SystemProfile) -> &'static str {
+    match profile.level {
+        Level::County => "county",
+        Level::Prefecture => "prefecture",
+        Level::Province => "province",
+    }
+}
+
+/// The mapping of a system's fields as the TOML table `table` (and its array sub-tables).
+fn mapping_toml(profile: &SystemProfile, id_field: &str, table: &str) -> String {
+    let mut fields = Vec::new();
+    let mut quantities = Vec::new();
+    // Per array: its element fields and its columns, in the system's column order.
+    let mut arrays: Vec<(Element, Vec<String>)> = Vec::new();
+    for f in &profile.fields {
+        match (target(profile, f.canonical), f.unit) {
+            (Some(Target::Element(element)), unit) => {
+                let column = format!(
+                    "  {{ label = {:?}, field = {:?}, unit = {:?} }},\n",
+                    element.label,
+                    f.name,
+                    unit.unwrap_or_default()
+                );
+                match arrays.iter_mut().find(|(e, _)| e.array == element.array) {
+                    Some((_, columns)) => columns.push(column),
+                    None => arrays.push((element, vec![column])),
+                }
+            }
+            (Some(Target::Quantity), Some(unit)) => quantities.push(format!(
+                "{} = {{ field = {:?}, unit = {unit:?} }}",
+                f.canonical, f.name
+            )),
+            (Some(Target::Quantity), None) => quantities.push(format!(
+                "{} = {{ field = {:?}, unit = \"\" }}",
+                f.canonical, f.name
+            )),
+            (Some(Target::Text), _) => fields.push(format!("{} = {:?}", f.canonical, f.name)),
+            (None, _) => {}
+        }
+    }
+    let constants = match profile.datum {
+        Some(Datum::Gcj02) => "datum = \"GCJ02\"",
+        Some(Datum::Wgs84) => "datum = \"WGS84\"",
+        None => "",
+    };
+    let mut out = format!(
+        "[{table}]\nrecord_id = [{id_field:?}]\nfields = {{ {} }}\nquantities = {{ {} }}\n\
+         constants = {{ {constants} }}\n",
+        fields.join(", "),
+        quantities.join(", "),
+    );
+    for (e, columns) in &arrays {
+        let _ = write!(
+            out,
+            "[{table}.arrays.{}]\nlabel_field = {:?}\nquantity_field = {:?}\ncolumns = [\n{}]\n",
+            e.array,
+            e.label_field,
+            e.quantity_field,
+            columns.concat()
         );
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod divisions;
 pub mod export;
 pub mod geo;
 pub mod postgres;
+pub mod push;
 mod rng;
 pub mod server;
 pub mod systems;
