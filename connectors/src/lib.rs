@@ -20,3 +20,4 @@ pub mod runtime;
 pub mod scope;
 pub mod sources;
 pub mod transactor;
+pub mod validate;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, all tests sharing one real broker.
 
 mod admin;
+mod connector_cli;
 mod connector_file_drop;
 mod connector_file_export;
 mod connector_http_poll;
