@@ -168,7 +168,9 @@ impl Instance {
         .remove(&config.id);
         let progress = stored.unwrap_or(Value::Null);
         let totals = serde_json::from_value(progress["outcomes"].clone()).unwrap_or_default();
-        tracing::info!(instance = %config.id, %progress, "instance started");
+        // Debug only: with more instances than producer places this happens at every poll, and
+        // a progress record may hold thousands of checksums.
+        tracing::debug!(instance = %config.id, %progress, "instance started");
         Ok(Instance {
             config,
             connector_id: connector_id.to_owned(),

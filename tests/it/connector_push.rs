@@ -48,6 +48,8 @@ struct Endpoint {
     /// The CA of the endpoint's own certificate, which clients trust.
     server_ca: TestCa,
     dir: PathBuf,
+    /// The endpoint's metrics.
+    metrics: prometheus::Registry,
 }
 
 impl Endpoint {
@@ -99,10 +101,11 @@ impl Endpoint {
             max_concurrent_batches: 2,
         };
         let registry_client = RegistryClient::new(&registry_url).expect("client");
+        let metrics = prometheus::Registry::new();
         let (addr, _server) = connectors::push::start(
             &config,
             &connectors::limits::Limits::default(),
-            &connectors::runtime::Metrics::new(&prometheus::Registry::new()).expect("metrics"),
+            &connectors::runtime::Metrics::new(&metrics).expect("metrics"),
             "push-test",
             &settings(),
             &progress,
@@ -116,6 +119,7 @@ impl Endpoint {
             raw_topic,
             server_ca,
             dir,
+            metrics,
         }
     }
 
@@ -158,6 +162,25 @@ impl Endpoint {
         let response = request.send().await?;
         let status = response.status().as_u16();
         Ok((status, response.json::<Value>().await.expect("JSON answer")))
+    }
+
+    /// The value of counter `name` with exactly `labels`, 0 if it has none.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.metrics
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter(|metric| {
+                let pairs: Vec<(&str, &str)> = metric
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                pairs.len() == labels.len() && labels.iter().all(|l| pairs.contains(l))
+            })
+            .map(|metric| metric.get_counter().get_value() as u64)
+            .sum()
     }
 
     /// The keys of the raw topic, committed records only.
@@ -304,6 +327,21 @@ async fn push_is_scoped_by_region_and_idempotent_by_batch() {
         endpoint.written(),
         ["V1", "V5", "V7"],
         "exactly the in-scope records, once"
+    );
+    // What the operator sees: requests by status, records by outcome and code.
+    let push = |labels: &[(&str, &str)]| endpoint.counter("connector_push_records_total", labels);
+    assert_eq!(push(&[("outcome", "accepted"), ("code", "")]), 3);
+    assert_eq!(push(&[("outcome", "duplicate"), ("code", "")]), 3);
+    assert_eq!(
+        push(&[("outcome", "rejected"), ("code", "out_of_scope")]),
+        5
+    );
+    assert_eq!(push(&[("outcome", "rejected"), ("code", "raw_shape")]), 1);
+    let requests =
+        |status| endpoint.counter("connector_push_requests_total", &[("status", status)]);
+    assert_eq!(
+        (requests("200"), requests("403"), requests("401")),
+        (5, 1, 2)
     );
 }
 

@@ -1,14 +1,41 @@
-//! A pushed body: the batch within the limits, and the region decision on every record's own
-//! fields.
+//! A pushed body: the batch within the limits, then every record admitted as the endpoint
+//! admits it — in the system's own fields through a mapping (energy reports) or raw (every
+//! other domain) — and an admitted record's region always in the sender's scope.
 #![no_main]
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use connectors::config::Level;
-use connectors::push::parse_batch;
-use connectors::scope::{Stated, decide, region_fields};
+use connectors::push::{Admission, ClientIdentity, PushClient, parse_batch};
+use connectors::raw::RawEncoder;
 use libfuzzer_sys::fuzz_target;
 use schemas::Domain;
+
+/// A county, a prefecture and a province client, each with the fuzz mapping for energy
+/// reports.
+fn clients() -> &'static [PushClient] {
+    static CLIENTS: OnceLock<Vec<PushClient>> = OnceLock::new();
+    CLIENTS.get_or_init(|| {
+        [
+            (Level::County, "530114"),
+            (Level::Prefecture, "530100"),
+            (Level::Province, "530000"),
+        ]
+        .into_iter()
+        .map(|(level, region)| PushClient {
+            identity: ClientIdentity::Token(region.to_owned()),
+            system_id: format!("fuzz-{region}"),
+            region_code: region.to_owned(),
+            level,
+            domains: Domain::ALL.to_vec(),
+            mappings: BTreeMap::from([(Domain::EnergyReport, common::mapping())]),
+        })
+        .collect()
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let limits = common::limits();
@@ -16,33 +43,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(batch.records.len() <= limits.max_items);
-    for (i, record) in batch.records.iter().enumerate() {
+    for (i, record) in batch.records.into_iter().enumerate() {
         let domain = Domain::ALL[i % Domain::ALL.len()];
-        let (divisions, usccs) = region_fields(domain);
-        let mut stated = Vec::new();
-        if let Some(code) = record["region_code"].as_str() {
-            stated.push(if divisions.contains(&"region_code") {
-                Stated::Division("region_code", code)
-            } else {
-                Stated::Claimed("region_code", code)
-            });
-        }
-        for name in divisions.iter().chain(usccs).filter(|n| **n != "region_code") {
-            if let Some(text) = record[*name].as_str() {
-                stated.push(if divisions.contains(name) {
-                    Stated::Division(name, text)
-                } else {
-                    Stated::Uscc(name, text)
-                });
-            }
-        }
-        for (level, reporter) in [
-            (Level::County, "530114"),
-            (Level::Prefecture, "530100"),
-            (Level::Province, "530000"),
-        ] {
-            if let Ok(region) = decide(level, reporter, &stated) {
-                assert!(connectors::scope::in_scope(level, reporter, &region));
+        let encoder = RawEncoder::with_schema_id(domain, 1).expect("encoder");
+        for client in clients() {
+            let admission = Admission {
+                client,
+                domain,
+                encoder: &encoder,
+                limits: &limits,
+                connector_id: "fuzz",
+                batch_id: &batch.batch_id,
+            };
+            if let Ok((key, payload)) = admission.admit(record.clone()) {
+                assert!(!key.is_empty());
+                assert!(limits.record_fits(key.len(), payload.len()).is_ok());
             }
         }
     }
