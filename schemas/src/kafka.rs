@@ -174,7 +174,9 @@ pub fn read_from(
         .set("group.id", format!("{topic}-reader"))
         .set("isolation.level", "read_uncommitted")
         .create()?;
-    let metadata = watermarks.fetch_metadata(Some(topic), timeout)?;
+    let metadata = until_answered(topic, deadline, || {
+        watermarks.fetch_metadata(Some(topic), timeout)
+    })?;
     let mut spans = BTreeMap::new();
     let mut targets = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
@@ -184,7 +186,9 @@ pub fn read_from(
             continue;
         }
         // The high watermark counts uncommitted records too: reading up to it waits for them.
-        let (low, high) = watermarks.fetch_watermarks(topic, id, timeout)?;
+        let (low, high) = until_answered(topic, deadline, || {
+            watermarks.fetch_watermarks(topic, id, timeout)
+        })?;
         let span = Span { low, high };
         spans.insert(id, span);
         let from = start(id, span);
@@ -220,6 +224,24 @@ pub fn read_from(
             return Err(ClientError::MessageConsumption(
                 RDKafkaErrorCode::OperationTimedOut,
             ));
+        }
+    }
+}
+
+/// `ask`'s answer, asked again until it is not an error or `deadline` has passed: a topic
+/// created a moment ago may have no leader yet (`NotLeaderForPartition`).
+fn until_answered<T>(
+    topic: &str,
+    deadline: std::time::Instant,
+    mut ask: impl FnMut() -> Result<T, rdkafka::error::KafkaError>,
+) -> Result<T, rdkafka::error::KafkaError> {
+    loop {
+        match ask() {
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(%topic, error = %e, "topic not ready; asking again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            answer => return answer,
         }
     }
 }
