@@ -57,11 +57,12 @@ pub struct ConnectorConfig {
     /// Topic receiving records a connector cannot map (default `hub.quarantine`).
     #[serde(default = "default_quarantine_topic")]
     pub quarantine_topic: String,
-    /// How many instances may hold a transactional producer (and poll) at the same time.
-    /// With more instances than this, an instance gives its producer up after each poll and
-    /// takes a new one (fencing nothing but itself) for the next.
-    #[serde(default = "default_max_active")]
-    pub max_active_instances: usize,
+    /// Task slots ([`crate::slot`]): threads each with one transactional producer, on which the
+    /// instances run (an instance always on the same one). More slots poll more slow sources
+    /// at once; each costs a Kafka producer. Stop every process of the connector before
+    /// changing it.
+    #[serde(default = "default_slots")]
+    pub slots: usize,
     /// What one input may cost ([`crate::limits`]); every key has a default.
     #[serde(default)]
     pub limits: crate::limits::Limits,
@@ -73,8 +74,8 @@ pub struct ConnectorConfig {
     pub instances: Vec<InstanceConfig>,
 }
 
-fn default_max_active() -> usize {
-    16
+fn default_slots() -> usize {
+    8
 }
 
 fn default_progress_topic() -> String {
@@ -466,10 +467,8 @@ impl ConnectorConfig {
                     instance.region_code
                 )));
             }
-            if self.max_active_instances == 0 {
-                return Err(invalid(
-                    "max_active_instances must be at least 1".to_owned(),
-                ));
+            if self.slots == 0 {
+                return Err(invalid("slots must be at least 1".to_owned()));
             }
             if instance.batch_size == 0 {
                 return Err(invalid("batch_size must be at least 1".to_owned()));

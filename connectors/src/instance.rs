@@ -1,5 +1,5 @@
-//! One running source instance: reads its system, maps each record, and commits records,
-//! quarantined records and progress together. Every source record ends in exactly one of
+//! One source instance: reads its system, maps each record, and stages records, quarantined
+//! records and progress together in its slot's transaction. Every source record ends in exactly one of
 //! two places: its raw topic or the quarantine topic.
 
 use std::num::NonZeroUsize;
@@ -13,12 +13,13 @@ use schemas::records::{DataDomain, Quarantine, QuarantineStage, ReportingLevel};
 use schemas::registry::RegistryClient;
 use serde_json::{Value, json};
 
-use crate::config::{ConnectorConfig, ErrorsTolerance, InstanceConfig, SourceConfig};
+use crate::config::{ConnectorConfig, ErrorsTolerance, InstanceConfig};
 use crate::limits::Limits;
 use crate::mapping::{self, SourceRecord};
-use crate::outcomes::{Counts, Outcomes};
+use crate::outcomes::Counts;
 use crate::raw::RawEncoder;
-use crate::transactor::{Outgoing, Transactor};
+use crate::slot::Stage;
+use crate::transactor::Outgoing;
 
 /// Why an instance stopped working; a record-level problem is never one of these (it goes to
 /// quarantine).
@@ -54,6 +55,10 @@ pub enum InstanceError {
     /// The poll panicked (a bug): caught, reported, and retried like any failed poll.
     #[error("internal error (panic): {0}")]
     Panicked(String),
+    /// A sample (`connector validate --sample`) has all it asked for: the poll ends, nothing
+    /// was written.
+    #[error("the sample is complete")]
+    Sampled,
     /// The stored progress does not fit this source kind.
     #[error("stored progress is unreadable: {0}")]
     Progress(serde_json::Error),
@@ -71,6 +76,7 @@ impl InstanceError {
             InstanceError::Refused { code, .. } => code,
             InstanceError::Progress(_) => "progress",
             InstanceError::Panicked(_) => "panic",
+            InstanceError::Sampled => "sampled",
         }
     }
 }
@@ -114,19 +120,15 @@ pub(crate) struct Context<'a> {
     pub(crate) stop: &'a AtomicBool,
 }
 
-/// A source instance with its encoders, transactional producer and progress.
+/// A source instance: its configuration and encoders. Its progress and transactions belong to
+/// the task slot it runs in ([`crate::slot`]).
 pub struct Instance {
     config: InstanceConfig,
     connector_id: String,
     quarantine_topic: String,
     raw: RawEncoder,
     quarantine: Encoder<Quarantine>,
-    transactor: Transactor,
-    progress: Value,
-    /// Every outcome the instance ever committed, as its progress record carries them.
-    totals: Counts,
     limits: Limits,
-    outcomes: Option<Outcomes>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 }
@@ -146,75 +148,36 @@ impl Instance {
         })
     }
 
-    /// Starts the instance: fences any earlier process of it, then loads its committed progress.
-    /// Blocks.
-    pub fn start(
+    /// The instance, with encoders for the registered schema `ids`. Waits inside a poll (retry
+    /// backoff) end early once `stop` is set; the poll then fails without committing, and
+    /// nothing is lost.
+    pub fn new(
         connector: &ConnectorConfig,
         config: InstanceConfig,
         ids: SchemaIds,
         runtime: tokio::runtime::Handle,
+        stop: Arc<AtomicBool>,
     ) -> Result<Self, InstanceError> {
-        let (connector_id, settings) = (&connector.connector_id, &connector.kafka);
-        let (progress_topic, quarantine_topic) =
-            (&connector.progress_topic, &connector.quarantine_topic);
-        let raw = RawEncoder::with_schema_id(config.domain, ids.raw)?;
-        let quarantine = Encoder::with_schema_id(ids.quarantine)?;
-        let transactor = Transactor::start(settings, &config.id, progress_topic)?;
-        let stored = crate::progress::load_all(
-            settings,
-            progress_topic,
-            std::time::Duration::from_secs(60),
-        )?
-        .remove(&config.id);
-        let progress = stored.unwrap_or(Value::Null);
-        let totals = serde_json::from_value(progress["outcomes"].clone()).unwrap_or_default();
-        // Debug only: with more instances than producer places this happens at every poll, and
-        // a progress record may hold thousands of checksums.
-        tracing::debug!(instance = %config.id, %progress, "instance started");
         Ok(Instance {
+            raw: RawEncoder::with_schema_id(config.domain, ids.raw)?,
+            quarantine: Encoder::with_schema_id(ids.quarantine)?,
             config,
-            connector_id: connector_id.to_owned(),
-            quarantine_topic: quarantine_topic.to_owned(),
-            raw,
-            quarantine,
-            transactor,
-            progress,
-            totals,
+            connector_id: connector.connector_id.clone(),
+            quarantine_topic: connector.quarantine_topic.clone(),
             limits: connector.limits.clone(),
-            outcomes: None,
             runtime,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop,
         })
     }
 
-    /// Counts what every commit decides in `outcomes` (the process's counters and its
-    /// reconciliation), as the commit happens.
-    pub fn count_into(&mut self, outcomes: Outcomes) {
-        outcomes.restore(&self.config.id, &self.totals);
-        self.outcomes = Some(outcomes);
+    /// The instance's configuration.
+    pub fn config(&self) -> &InstanceConfig {
+        &self.config
     }
 
-    /// Makes waits inside a poll (retry backoff) end early once `stop` is set; the poll then
-    /// fails without committing, and nothing is lost.
-    pub fn stop_when(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = stop;
-    }
-
-    /// The progress committed last, in its stored JSON form.
-    pub fn progress(&self) -> Value {
-        self.progress.clone()
-    }
-
-    /// Forgets the committed progress (a tombstone in the progress topic): the next poll starts
-    /// from the beginning of the source. Blocks.
-    pub fn reset(&mut self) -> Result<(), InstanceError> {
-        self.transactor.reset()?;
-        self.progress = Value::Null;
-        Ok(())
-    }
-
-    /// Ingests everything the source has now. Blocks.
-    pub fn poll(&mut self) -> Result<PollStats, InstanceError> {
+    /// Ingests everything the source has now, staging each batch in the slot's open
+    /// transaction (`stage`). Blocks.
+    pub(crate) fn poll(&mut self, stage: &mut Stage<'_>) -> Result<PollStats, InstanceError> {
         let context = Context {
             config: &self.config,
             connector_id: &self.connector_id,
@@ -226,33 +189,17 @@ impl Instance {
             stop: &self.stop,
         };
         let mut committer = Committer {
-            transactor: &self.transactor,
-            progress: &mut self.progress,
-            totals: &mut self.totals,
-            outcomes: self.outcomes.as_ref(),
+            stage,
             stats: PollStats::default(),
         };
-        match &self.config.source {
-            SourceConfig::FileDrop(source) => {
-                crate::sources::file_drop::poll(&context, source, &mut committer)?;
-            }
-            SourceConfig::HttpPoll(source) => {
-                crate::sources::http_poll::poll(&context, source, &self.runtime, &mut committer)?;
-            }
-            SourceConfig::SqlPoll(source) => {
-                crate::sources::sql_poll::poll(&context, source, &self.runtime, &mut committer)?;
-            }
-        }
+        crate::sources::poll(&self.config.source, &context, &self.runtime, &mut committer)?;
         Ok(committer.stats)
     }
 }
 
-/// Commits batches with the progress they reach, and counts what they hold.
-pub(crate) struct Committer<'a> {
-    transactor: &'a Transactor,
-    progress: &'a mut Value,
-    totals: &'a mut Counts,
-    outcomes: Option<&'a Outcomes>,
+/// Stages a source's batches with the progress they reach, and counts what they hold.
+pub(crate) struct Committer<'s, 'a> {
+    stage: &'s mut Stage<'a>,
     stats: PollStats,
 }
 
@@ -278,19 +225,21 @@ impl Batch {
     }
 }
 
-impl Committer<'_> {
-    /// The committed progress as the source kind's type (its default before the first commit).
+impl Committer<'_, '_> {
+    /// The progress as the source kind's type: the last staged (committed, or in the slot's
+    /// open transaction), its default before the first commit.
     pub(crate) fn progress<P: serde::de::DeserializeOwned + Default>(
         &self,
     ) -> Result<P, InstanceError> {
-        match &*self.progress {
+        match self.stage.progress() {
             Value::Null => Ok(P::default()),
             value => serde_json::from_value(value.clone()).map_err(InstanceError::Progress),
         }
     }
 
-    /// Writes the batch's messages and the new `progress` in one transaction; once Kafka has
-    /// them, `progress` is the committed one and the batch's outcomes are counted.
+    /// Stages the batch's messages and the new `progress` in the slot's open transaction, which
+    /// commits them together (with other instances' batches) once it is full or old enough, or
+    /// when [`Committer::durable`] asks. Its outcomes are counted when it commits.
     pub(crate) fn commit(
         &mut self,
         context: &Context<'_>,
@@ -324,26 +273,19 @@ impl Committer<'_> {
             // A source kind's accounting is wrong: visible here and in the reconciliation.
             tracing::error!(instance = %context.config.id, ?counts, "batch outcomes do not add up");
         }
-        let mut totals = *self.totals;
-        totals.add(&counts);
-        let mut value = serde_json::to_value(progress).map_err(InstanceError::Progress)?;
-        if let Value::Object(fields) = &mut value {
-            fields.insert(
-                "outcomes".to_owned(),
-                serde_json::to_value(totals).map_err(InstanceError::Progress)?,
-            );
-        }
-        self.transactor.commit(&batch.out, &value)?;
-        *self.progress = value;
-        *self.totals = totals;
-        if let Some(outcomes) = self.outcomes {
-            outcomes.committed(&context.config.id, &counts);
-        }
+        let value = serde_json::to_value(progress).map_err(InstanceError::Progress)?;
+        self.stage.stage(batch.out, value, counts)?;
         self.stats.read += counts.read;
         self.stats.written += counts.written;
         self.stats.quarantined += counts.quarantined;
         self.stats.skipped += counts.skipped;
         Ok(())
+    }
+
+    /// Commits the slot's open transaction now: before an action outside Kafka (a file moved
+    /// to `done/`) that must follow only what is committed.
+    pub(crate) fn durable(&mut self) -> Result<(), InstanceError> {
+        self.stage.flush()
     }
 
     /// Records the source's lag when the poll began (only the first call counts).

@@ -18,6 +18,7 @@ pub mod push;
 pub mod raw;
 pub mod runtime;
 pub mod scope;
+pub mod slot;
 pub mod sources;
 pub mod transactor;
 pub mod validate;

@@ -36,11 +36,17 @@ enum Command {
     },
     /// Checks a configuration file against the contract without running it: mapping
     /// targets, required fields, symbols, date formats, URLs, files and directories. Prints
-    /// one line per finding (`file:line: field: message`). Exit code 0 when valid, 1 when not.
+    /// one line per finding (`file:line: field: message`). Exit code 0 when valid, 1 when not,
+    /// 2 when a system cannot be read for `--sample`.
     Validate {
         /// The configuration file (TOML).
         #[arg(long, env = "CONNECTOR_CONFIG")]
         config: PathBuf,
+        /// Also read this many records of every instance from its system, from the start, and
+        /// print what they become (one JSON line each: instance, topic, key, record — raw or
+        /// quarantine), writing nothing anywhere.
+        #[arg(long, default_value_t = 0)]
+        sample: usize,
     },
     /// Checks that the cluster answers and lists the raw topics connectors write to. Exit
     /// code 0 when every topic is there, 1 when one is missing, 2 when the cluster does not
@@ -64,7 +70,7 @@ fn main() -> std::process::ExitCode {
             http_addr,
             log_json,
         } => run(&config, http_addr, log_json).map(|()| 0),
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, sample } => validate(&config, sample),
         Command::Check { bootstrap } => check(&ClientSettings::new(bootstrap)),
     };
     match outcome {
@@ -76,8 +82,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `connector validate`: the findings, and whether there were any.
-fn validate(path: &std::path::Path) -> anyhow::Result<u8> {
+/// `connector validate`: the findings, and whether there were any; with `sample`, what the
+/// first records of every instance become.
+fn validate(path: &std::path::Path, sample: usize) -> anyhow::Result<u8> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
@@ -107,10 +114,31 @@ fn validate(path: &std::path::Path) -> anyhow::Result<u8> {
                 .map(|p| format!(", {} push clients", p.clients.len()))
                 .unwrap_or_default()
         )?;
-        Ok(0)
     } else {
-        Ok(INVALID)
+        return Ok(INVALID);
     }
+    if sample == 0 {
+        return Ok(0);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut code = 0;
+    for instance in &config.instances {
+        let id = instance.id.clone();
+        let handle = runtime.handle().clone();
+        match connectors::slot::Slot::sample(&config, instance.clone(), sample, handle) {
+            Ok(messages) => {
+                for mut message in messages {
+                    message["instance"] = serde_json::Value::String(id.clone());
+                    writeln!(out, "{message}")?;
+                }
+            }
+            Err(e) => {
+                eprintln!("{id}: {} ({})", e, e.code());
+                code = UNREACHABLE;
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn run(path: &std::path::Path, http_addr: SocketAddr, log_json: bool) -> anyhow::Result<()> {

@@ -1,18 +1,21 @@
-//! Runs a configuration's instances: one worker thread each (their Kafka transaction calls
-//! block), restarted after errors with backoff, counted in Prometheus metrics.
+//! Runs a configuration's instances on its task slots ([`crate::slot`]: a thread and a
+//! transactional producer each, since Kafka transaction calls block), gives operators a
+//! handle on each instance, and counts in Prometheus metrics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Registry};
+use schemas::Domain;
 use schemas::registry::RegistryClient;
 
 use crate::config::{ConnectorConfig, InstanceConfig};
 use crate::instance::{Instance, InstanceError, SchemaIds};
 use crate::outcomes::Outcomes;
+use crate::slot::{Slot, slot_of};
 
 /// Per-instance metrics (`connector_` prefix; the `instance` label comes from the
 /// configuration, a closed set).
@@ -24,6 +27,9 @@ pub struct Metrics {
     last_success: IntGaugeVec,
     lag: GaugeVec,
     poll_duration: HistogramVec,
+    producers: prometheus::IntCounter,
+    transactions: prometheus::IntCounter,
+    progress_bytes: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -63,6 +69,23 @@ impl Metrics {
             last_success,
             lag,
             poll_duration,
+            producers: telemetry::metrics::counter(
+                registry,
+                "connector_producers_created_total",
+                "Transactional producers created: one per slot at start-up, and one after each \
+                 failed transaction.",
+            )?,
+            transactions: telemetry::metrics::counter(
+                registry,
+                "connector_transactions_total",
+                "Transactions the slots committed (each with the batches and progress of \
+                 several instances).",
+            )?,
+            progress_bytes: telemetry::metrics::counter(
+                registry,
+                "connector_progress_bytes_total",
+                "Bytes of progress records the slots committed (keys and values).",
+            )?,
         })
     }
 
@@ -75,9 +98,40 @@ impl Metrics {
     pub fn push(&self) -> &crate::push::PushMetrics {
         &self.push
     }
+
+    /// A poll of `instance` whose batches committed.
+    pub(crate) fn polled(&self, instance: &str, elapsed: Duration, lag: Option<Duration>) {
+        self.poll_duration
+            .with_label_values(&[instance])
+            .observe(elapsed.as_secs_f64());
+        self.last_success
+            .with_label_values(&[instance])
+            .set(chrono::Utc::now().timestamp());
+        if let Some(lag) = lag {
+            self.lag
+                .with_label_values(&[instance])
+                .set(lag.as_secs_f64());
+        }
+    }
+
+    /// A slot's producer was created.
+    pub(crate) fn producer_created(&self) {
+        self.producers.inc();
+    }
+
+    /// A slot committed a transaction holding `progress_bytes` of progress records.
+    pub(crate) fn transaction(&self, progress_bytes: usize) {
+        self.transactions.inc();
+        self.progress_bytes.inc_by(progress_bytes as u64);
+    }
+
+    /// A failed poll of `instance`.
+    pub(crate) fn failed(&self, instance: &str, code: &str) {
+        self.errors.with_label_values(&[instance, code]).inc();
+    }
 }
 
-/// The running instances; dropping it does not stop them, [`Runtime::stop`] does.
+/// The running slots; dropping it does not stop them, [`Runtime::stop`] does.
 pub struct Runtime {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
@@ -90,7 +144,7 @@ pub struct Runtime {
 pub enum State {
     /// Polling its source.
     Running,
-    /// Paused by an operator: holds no transaction, reads nothing.
+    /// Paused by an operator: reads nothing.
     Paused,
     /// Its last attempt failed; it retries with backoff.
     Failed,
@@ -105,17 +159,28 @@ pub struct Status {
     pub state: State,
     /// Code and message of the last error, while failed.
     pub error: Option<(String, String)>,
-    /// The committed progress, once the instance has started.
+    /// The committed progress, once its slot has read it.
     pub progress: Option<serde_json::Value>,
 }
 
-/// An operator's request to an instance's worker.
+impl Status {
+    /// Before its slot connected.
+    pub(crate) fn starting() -> Self {
+        Status {
+            state: State::Running,
+            error: None,
+            progress: None,
+        }
+    }
+}
+
+/// An operator's request to an instance, carried out by its slot between polls.
 pub enum Command {
     /// Stop polling after the current batch.
     Pause,
     /// Poll again.
     Resume,
-    /// Start over: new producer, progress read back from Kafka.
+    /// Poll now, after the slot's producer is initialised again and the progress read back.
     Restart,
     /// Forget the progress (only while paused); the answer comes back on the channel.
     Reset(mpsc::Sender<Result<(), String>>),
@@ -124,7 +189,9 @@ pub enum Command {
 /// The handle the management API holds on one instance.
 pub struct Control {
     status: Arc<Mutex<Status>>,
-    commands: Mutex<mpsc::Sender<Command>>,
+    /// The instance's slot, and its place there.
+    commands: Mutex<mpsc::Sender<(usize, Command)>>,
+    index: usize,
 }
 
 impl Control {
@@ -136,19 +203,19 @@ impl Control {
             .clone()
     }
 
-    /// Sends a request to the worker; false if it has stopped.
+    /// Sends a request to the instance's slot; false if it has stopped.
     pub fn send(&self, command: Command) -> bool {
         self.commands
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .send(command)
+            .send((self.index, command))
             .is_ok()
     }
 }
 
 impl Runtime {
-    /// Registers every instance's schemas (retrying while the registry is unreachable), then
-    /// starts one worker per instance.
+    /// Registers the schemas of every domain the instances write (retrying while the registry
+    /// is unreachable), then starts one thread per slot that has instances.
     pub async fn start(config: ConnectorConfig, metrics: Metrics) -> Result<Self, InstanceError> {
         let registry = RegistryClient::new(&config.registry_url)?;
         // Like Kafka Connect's offsets topic: created by the workers if missing.
@@ -162,45 +229,49 @@ impl Runtime {
             config.replication_factor,
         )
         .await?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        let mut controls = BTreeMap::new();
-        let slots = Arc::new(Slots {
-            free: Mutex::new(config.max_active_instances),
-            freed: Condvar::new(),
-        });
-        let keep_producer = config.instances.len() <= config.max_active_instances;
+        let mut ids: HashMap<Domain, SchemaIds> = HashMap::new();
         for instance in &config.instances {
-            let ids = register_with_retry(instance, &registry).await?;
-            let status = Arc::new(Mutex::new(Status {
-                state: State::Running,
-                error: None,
-                progress: None,
-            }));
-            let (commands, inbox) = mpsc::channel();
+            if let std::collections::hash_map::Entry::Vacant(entry) = ids.entry(instance.domain) {
+                entry.insert(register_with_retry(instance, &registry).await?);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let slots = config.slots;
+        let mut assigned: Vec<Vec<_>> = (0..slots).map(|_| Vec::new()).collect();
+        let channels: Vec<_> = (0..slots).map(|_| mpsc::channel()).collect();
+        let mut controls = BTreeMap::new();
+        for instance in &config.instances {
+            let slot = slot_of(&instance.id, slots);
+            let status = Arc::new(Mutex::new(Status::starting()));
             controls.insert(
                 instance.id.clone(),
                 Control {
                     status: status.clone(),
-                    commands: Mutex::new(commands),
+                    commands: Mutex::new(channels[slot].0.clone()),
+                    index: assigned[slot].len(),
                 },
             );
-            let worker = Worker {
-                config: instance.clone(),
-                connector: config.clone(),
-                ids,
-                metrics: metrics.clone(),
-                stop: stop.clone(),
-                status,
+            assigned[slot].push((instance.clone(), ids[&instance.domain], status));
+        }
+        let runtime = tokio::runtime::Handle::current();
+        let mut workers = Vec::new();
+        for (index, ((_, inbox), instances)) in channels.into_iter().zip(assigned).enumerate() {
+            if instances.is_empty() {
+                continue;
+            }
+            let slot = Slot::new(
+                index,
+                &config,
+                instances,
+                Some(metrics.clone()),
                 inbox,
-                runtime: tokio::runtime::Handle::current(),
-                slots: slots.clone(),
-                keep_producer,
-            };
+                stop.clone(),
+                &runtime,
+            )?;
             workers.push(
                 std::thread::Builder::new()
-                    .name(format!("instance-{}", instance.id))
-                    .spawn(move || worker.run())
+                    .name(format!("slot-{index}"))
+                    .spawn(move || slot.run())
                     .map_err(InstanceError::Source)?,
             );
         }
@@ -216,7 +287,7 @@ impl Runtime {
         self.controls.clone()
     }
 
-    /// Asks every worker to stop after its current batch and waits for them.
+    /// Asks every slot to stop after its current poll and waits for them.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Release);
         for worker in self.workers {
@@ -235,218 +306,11 @@ async fn register_with_retry(
         match Instance::register(instance, registry).await {
             Ok(ids) => return Ok(ids),
             Err(e) if Instant::now() < deadline => {
-                tracing::warn!(instance = %instance.id, error = %e, "registering schemas; retrying");
+                tracing::warn!(domain = %instance.domain, error = %e, "registering schemas; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-/// The message of a caught panic.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
-}
-
-struct Worker {
-    config: InstanceConfig,
-    connector: ConnectorConfig,
-    ids: SchemaIds,
-    metrics: Metrics,
-    stop: Arc<AtomicBool>,
-    status: Arc<Mutex<Status>>,
-    inbox: mpsc::Receiver<Command>,
-    runtime: tokio::runtime::Handle,
-    slots: Arc<Slots>,
-    /// Whether every instance can hold its producer between polls.
-    keep_producer: bool,
-}
-
-/// Bounds how many instances hold a producer at once: each has its own librdkafka client
-/// threads, and a process with hundreds of them would starve its cores.
-struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Slots {
-    /// Takes a slot, waiting for one; false if asked to stop meanwhile.
-    fn acquire(&self, stop: &AtomicBool) -> bool {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if stop.load(Ordering::Acquire) {
-                return false;
-            }
-            if *free > 0 {
-                *free -= 1;
-                return true;
-            }
-            free = self
-                .freed
-                .wait_timeout(free, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    fn release(&self) {
-        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.freed.notify_one();
-    }
-}
-
-impl Worker {
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    fn set(&self, change: impl FnOnce(&mut Status)) {
-        change(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    /// Waits up to `duration` for an operator's command, waking early to notice a stop.
-    fn wait(&self, duration: Duration) -> Option<Command> {
-        let until = Instant::now() + duration;
-        while !self.stopped() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            match self.inbox.recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(command) => return Some(command),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-        None
-    }
-
-    fn start(&self) -> Result<Instance, InstanceError> {
-        let mut instance = Instance::start(
-            &self.connector,
-            self.config.clone(),
-            self.ids,
-            self.runtime.clone(),
-        )?;
-        instance.stop_when(self.stop.clone());
-        instance.count_into(self.metrics.outcomes.clone());
-        let progress = instance.progress();
-        self.set(|s| s.progress = Some(progress));
-        Ok(instance)
-    }
-
-    fn run(self) {
-        let id = self.config.id.clone();
-        let mut running: Option<Instance> = None;
-        let mut paused = false;
-        let mut backoff = Duration::from_millis(500);
-        let mut next = Duration::ZERO;
-        while !self.stopped() {
-            match self.wait(next) {
-                Some(Command::Pause) => paused = true,
-                Some(Command::Resume) => paused = false,
-                Some(Command::Restart) => running = None,
-                Some(Command::Reset(reply)) => {
-                    let _ = reply.send(self.reset(paused, &mut running));
-                }
-                None => {}
-            }
-            if self.stopped() {
-                break;
-            }
-            if paused {
-                // A paused instance holds no producer: another process may take it over.
-                running = None;
-                self.set(|s| s.state = State::Paused);
-                next = Duration::from_secs(3600);
-                continue;
-            }
-            if !self.slots.acquire(&self.stop) {
-                break;
-            }
-            let result = match running.as_mut() {
-                Some(instance) => Ok(instance),
-                None => self.start().map(|i| running.insert(i)),
-            }
-            .and_then(|instance| {
-                let started = Instant::now();
-                // A bug tripped by some input must not end the worker while its status still
-                // says RUNNING: the poll fails, is reported, and is retried with backoff.
-                let stats =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.poll()))
-                        .unwrap_or_else(|panic| Err(InstanceError::Panicked(panic_text(&panic))))?;
-                Ok((stats, started.elapsed(), instance.progress()))
-            });
-            if !self.keep_producer {
-                running = None;
-            }
-            self.slots.release();
-            match result {
-                Ok((stats, elapsed, progress)) => {
-                    backoff = Duration::from_millis(500);
-                    self.metrics
-                        .poll_duration
-                        .with_label_values(&[&id])
-                        .observe(elapsed.as_secs_f64());
-                    self.metrics
-                        .last_success
-                        .with_label_values(&[&id])
-                        .set(chrono::Utc::now().timestamp());
-                    if let Some(lag) = stats.lag {
-                        self.metrics
-                            .lag
-                            .with_label_values(&[&id])
-                            .set(lag.as_secs_f64());
-                    }
-                    self.set(|s| {
-                        s.state = State::Running;
-                        s.error = None;
-                        s.progress = Some(progress);
-                    });
-                    next = self.config.poll_interval;
-                }
-                Err(e) => {
-                    // Start over: a new producer, and the progress read back from what Kafka
-                    // committed.
-                    running = None;
-                    self.metrics
-                        .errors
-                        .with_label_values(&[&id, e.code()])
-                        .inc();
-                    tracing::error!(instance = %id, code = e.code(), error = %e, "instance failed; restarting");
-                    self.set(|s| {
-                        s.state = State::Failed;
-                        s.error = Some((e.code().to_owned(), e.to_string()));
-                    });
-                    next = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                }
-            }
-        }
-        self.set(|s| s.state = State::Stopped);
-        tracing::info!(instance = %id, "instance stopped");
-    }
-
-    /// Forgets the instance's progress; only while paused, so no batch is in flight.
-    fn reset(&self, paused: bool, running: &mut Option<Instance>) -> Result<(), String> {
-        if !paused {
-            return Err(
-                "请先暂停该实例 (pause the instance before resetting its progress)".to_owned(),
-            );
-        }
-        let mut instance = match running.take() {
-            Some(instance) => instance,
-            None => self.start().map_err(|e| e.to_string())?,
-        };
-        instance.reset().map_err(|e| e.to_string())?;
-        self.set(|s| s.progress = Some(instance.progress()));
-        // Paused instances hold no producer.
-        drop(instance);
-        Ok(())
     }
 }

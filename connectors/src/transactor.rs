@@ -1,13 +1,14 @@
-//! Exactly-once writes: an instance's records, its quarantined records and its new progress go
-//! to Kafka in one transaction. Every instance has its own `transactional.id`, so a second
-//! process running the same instance fences the first (zombie fencing).
+//! Exactly-once writes: records, quarantined records and the progress they reach go to Kafka in
+//! one transaction. Every producer has a stable `transactional.id` — a task slot of the
+//! connector (`huitong-connector-<connector id>-slot-<n>`) or a push client system — so a second
+//! process running the same work fences the first (zombie fencing), as Kafka Connect's
+//! exactly-once source tasks do (KIP-618).
 
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use schemas::ClientSettings;
-use serde_json::Value;
 
 /// How long a transaction step may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,27 +24,27 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
 }
 
-/// The transactional producer of one instance.
+/// One progress record to write with a transaction: the key (an instance id) and its JSON, or
+/// `None` for a tombstone (progress forgotten).
+pub type ProgressRecord = (String, Option<Vec<u8>>);
+
+/// A transactional producer and the progress topic it commits to.
 pub struct Transactor {
     producer: ThreadedProducer<DefaultProducerContext>,
     progress_topic: String,
-    instance_id: String,
 }
 
 impl Transactor {
-    /// The producer of instance `instance_id`, initialised: any earlier process of the instance
-    /// is fenced and its open transaction ended. Blocks.
+    /// The producer with `transactional_id`, initialised: any earlier process with that id is
+    /// fenced and its open transaction ended. Blocks.
     pub fn start(
         settings: &ClientSettings,
-        instance_id: &str,
+        transactional_id: &str,
         progress_topic: &str,
     ) -> Result<Self, KafkaError> {
         let producer: ThreadedProducer<DefaultProducerContext> = settings
             .client_config()
-            .set(
-                "transactional.id",
-                format!("huitong-connector-{instance_id}"),
-            )
+            .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .create()?;
@@ -51,25 +52,26 @@ impl Transactor {
         Ok(Transactor {
             producer,
             progress_topic: progress_topic.to_owned(),
-            instance_id: instance_id.to_owned(),
         })
     }
 
-    /// Writes `records` and the instance's new `progress` atomically. Blocks. On error nothing
-    /// was written; a fenced producer must not be used again.
-    pub fn commit(&self, records: &[Outgoing], progress: &Value) -> Result<(), KafkaError> {
-        let progress = serde_json::to_vec(progress).expect("JSON values serialise");
+    /// Writes `records` and the `progress` records atomically. Blocks. On error nothing was
+    /// written (or, if the commit's answer was lost, possibly everything: read the progress
+    /// back after re-initialising); a fenced producer must not be used again.
+    pub fn commit(
+        &self,
+        records: &[Outgoing],
+        progress: &[ProgressRecord],
+    ) -> Result<(), KafkaError> {
         self.transaction(|| {
             for r in records {
                 self.send(&r.topic, &r.key, Some(&r.payload))?;
             }
-            self.send(&self.progress_topic, &self.instance_id, Some(&progress))
+            for (key, value) in progress {
+                self.send(&self.progress_topic, key, value.as_deref())?;
+            }
+            Ok(())
         })
-    }
-
-    /// Forgets the instance's progress (a tombstone), so it starts from the beginning.
-    pub fn reset(&self) -> Result<(), KafkaError> {
-        self.transaction(|| self.send(&self.progress_topic, &self.instance_id, None))
     }
 
     fn transaction(&self, body: impl FnOnce() -> Result<(), KafkaError>) -> Result<(), KafkaError> {

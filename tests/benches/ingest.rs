@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use connectors::config::ConnectorConfig;
 use connectors::instance::{Instance, PollStats};
+use connectors::slot::Slot;
 use schemas::registry::RegistryClient;
 use tests::{ConnectorTopics, connector_topics, start_registry, unique};
 
@@ -67,9 +68,9 @@ async fn run(text: String) -> Run {
         .expect("schemas");
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut running = Instance::start(&config, instance, ids, handle).expect("instance starts");
+        let mut running = Slot::single(&config, instance, ids, handle).expect("instance starts");
         let (started, cpu) = (Instant::now(), cpu_seconds());
-        let stats = running.poll().expect("poll");
+        let stats = running.poll_once().expect("poll");
         Run {
             stats,
             seconds: started.elapsed().as_secs_f64(),

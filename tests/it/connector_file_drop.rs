@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use connectors::config::ConnectorConfig;
 use connectors::instance::{Instance, PollStats};
+use connectors::slot::Slot;
 use schemas::codec::Decoder;
 use schemas::records::{Quarantine, QuarantineStage, RawVehicle, ReportingLevel};
 use schemas::registry::RegistryClient;
@@ -100,10 +101,9 @@ async fn run_instance(setup: &Setup) -> PollStats {
         .expect("schemas");
     let config = setup.config.clone();
     tokio::task::spawn_blocking(move || {
-        let mut running =
-            Instance::start(&config, instance, ids, tokio::runtime::Handle::current())
-                .expect("instance starts");
-        running.poll().expect("poll")
+        let mut running = Slot::single(&config, instance, ids, tokio::runtime::Handle::current())
+            .expect("instance starts");
+        running.poll_once().expect("poll")
     })
     .await
     .expect("instance thread")

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use connectors::config::ConnectorConfig;
 use connectors::instance::Instance;
+use connectors::slot::Slot;
 use schemas::codec::Decoder;
 use schemas::records::RawEnergyReport;
 use schemas::registry::RegistryClient;
@@ -108,9 +109,9 @@ async fn ingest(
         .expect("schemas");
     let handle = tokio::runtime::Handle::current();
     let stats = tokio::task::spawn_blocking(move || {
-        Instance::start(&config, instance, ids, handle)
+        Slot::single(&config, instance, ids, handle)
             .expect("instance starts")
-            .poll()
+            .poll_once()
             .expect("poll")
     })
     .await

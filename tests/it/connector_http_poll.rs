@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use connectors::config::ConnectorConfig;
 use connectors::instance::{Instance, InstanceError, PollStats};
+use connectors::slot::Slot;
 use schemas::registry::RegistryClient;
 use simulator::systems::{GroundTruth, SystemProfile};
 use simulator::{Simulator, Size, World};
@@ -68,10 +69,10 @@ async fn ingest(
         .expect("schemas");
     let handle = tokio::runtime::Handle::current();
     let polls = tokio::task::spawn_blocking(move || {
-        let mut running = Instance::start(&config, instance, ids, handle).expect("instance starts");
-        let first = running.poll()?;
+        let mut running = Slot::single(&config, instance, ids, handle).expect("instance starts");
+        let first = running.poll_once()?;
         // Nothing new: a second poll writes nothing.
-        let second = running.poll()?;
+        let second = running.poll_once()?;
         Ok((first, second))
     })
     .await

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use connectors::config::ConnectorConfig;
 use connectors::instance::Instance;
+use connectors::slot::Slot;
 use schemas::registry::RegistryClient;
 use simulator::connector_config::{Overrides, instance_toml};
 use simulator::systems::Protocol;
@@ -72,9 +73,9 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
     let (changed_table, changed_url) = (table.clone(), url.clone());
     let (first, second, third) = tokio::task::spawn_blocking(move || {
         let mut running =
-            Instance::start(&config, instance, ids, handle.clone()).expect("instance starts");
-        let first = running.poll().expect("first poll");
-        let second = running.poll().expect("second poll");
+            Slot::single(&config, instance, ids, handle.clone()).expect("instance starts");
+        let first = running.poll_once().expect("first poll");
+        let second = running.poll_once().expect("second poll");
         // The source system changes one row: the next poll reads exactly that row.
         handle
             .block_on(async {
@@ -92,7 +93,7 @@ async fn postgres_system_is_ingested_exactly_and_incrementally() {
                     .await
             })
             .expect("updating a row");
-        let third = running.poll().expect("third poll");
+        let third = running.poll_once().expect("third poll");
         (first, second, third)
     })
     .await

@@ -1394,7 +1394,7 @@ fields = { vin = "车架号", plate = "号牌号码", owner_uscc = "单位代码
 registry_url = "{registry_url}"
 progress_topic = "{progress}"
 quarantine_topic = "{quarantine}"
-max_active_instances = 8
+slots = 8
 [kafka]
 bootstrap = "{bootstrap}"
 [limits]

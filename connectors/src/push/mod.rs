@@ -948,7 +948,7 @@ async fn load(
         format!("push-{}", client.config.system_id),
     );
     tokio::task::spawn_blocking(move || {
-        let transactor = Transactor::start(&settings, &id, &topic)?;
+        let transactor = Transactor::start(&settings, &format!("huitong-connector-{id}"), &topic)?;
         let progress =
             crate::progress::load_all(&settings, &topic, std::time::Duration::from_secs(60))?
                 .remove(&id)
@@ -1095,9 +1095,10 @@ async fn accept(
         (out, counts, codes, response)
     };
     next.outcomes.add(&counts);
-    let value = serde_json::to_value(&next).map_err(InstanceError::Progress)?;
+    let value = serde_json::to_vec(&next).map_err(InstanceError::Progress)?;
+    let record = vec![(format!("push-{}", me.system_id), Some(value))];
     let committing = transactor.clone();
-    match tokio::task::spawn_blocking(move || committing.commit(&out, &value)).await {
+    match tokio::task::spawn_blocking(move || committing.commit(&out, &record)).await {
         Ok(Ok(())) => *progress = next,
         Ok(Err(e)) => {
             // A new producer next time: the progress is read back from Kafka.

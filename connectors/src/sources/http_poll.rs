@@ -598,7 +598,7 @@ pub(crate) fn poll(
     context: &Context<'_>,
     source: &HttpPollConfig,
     runtime: &tokio::runtime::Handle,
-    committer: &mut Committer<'_>,
+    committer: &mut Committer<'_, '_>,
 ) -> Result<(), InstanceError> {
     let mut builder = reqwest::Client::builder()
         .timeout(source.timeout)

@@ -84,7 +84,7 @@ pub(crate) fn poll(
     context: &Context<'_>,
     source: &SqlPollConfig,
     runtime: &tokio::runtime::Handle,
-    committer: &mut Committer<'_>,
+    committer: &mut Committer<'_, '_>,
 ) -> Result<(), InstanceError> {
     let query = batch_query(source, context.config.batch_size)?;
     let database =

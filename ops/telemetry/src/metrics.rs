@@ -3,7 +3,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// `metric`, once registered in `registry`.
@@ -23,6 +24,11 @@ pub fn counter_vec(
     labels: &[&str],
 ) -> prometheus::Result<IntCounterVec> {
     registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// A counter without labels, registered in `registry`.
+pub fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    registered(registry, IntCounter::new(name, help)?)
 }
 
 /// A gauge family with `labels`, registered in `registry`.

@@ -377,9 +377,9 @@ fn survey(path: &Path, max: u64, encoding: Option<TextEncoding>) -> std::io::Res
 }
 
 /// The committer back from a commit thread, or the commit's error.
-fn join<'c, 'a>(
-    handle: std::thread::ScopedJoinHandle<'_, Result<&'c mut Committer<'a>, InstanceError>>,
-) -> Result<&'c mut Committer<'a>, InstanceError> {
+fn join<'c, 's, 'a>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<&'c mut Committer<'s, 'a>, InstanceError>>,
+) -> Result<&'c mut Committer<'s, 'a>, InstanceError> {
     handle
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -764,7 +764,7 @@ fn refusal_key(path: &Path) -> std::io::Result<String> {
 #[allow(clippy::too_many_arguments)] // one call per way a file fails, all alike
 fn refuse(
     context: &Context<'_>,
-    committer: &mut Committer<'_>,
+    committer: &mut Committer<'_, '_>,
     source: &FileDropConfig,
     path: &Path,
     name: &str,
@@ -788,6 +788,8 @@ fn refuse(
     }
     // The tag names the file if `failed/` has one of its name: the key's hash part.
     let tag = key.rsplit(':').next().unwrap_or(&key);
+    // Moved only once its quarantine record and the key remembered are committed.
+    committer.durable()?;
     move_out(path, "failed", tag, &source.complete)?;
     tracing::warn!(instance = %context.config.id, file = %name, code = refusal.code, "file refused; moved to failed/");
     Ok(())
@@ -799,7 +801,7 @@ fn refuse(
 pub(crate) fn poll(
     context: &Context<'_>,
     source: &FileDropConfig,
-    committer: &mut Committer<'_>,
+    committer: &mut Committer<'_, '_>,
 ) -> Result<(), InstanceError> {
     let instance = &context.config.id;
     let mut pending = pending_files(&source.dir, &source.complete)?;
@@ -863,6 +865,7 @@ pub(crate) fn poll(
         let committed: FileDropProgress = committer.progress()?;
         if committed.is_done(&checksum) {
             tracing::info!(%instance, file = %name, %checksum, "ingested before (same checksum): moved to done/ unread");
+            committer.durable()?;
             move_out(&path, "done", &checksum, &source.complete)?;
             continue;
         }
@@ -976,7 +979,9 @@ pub(crate) fn poll(
                 }));
             }
             if let Some(handle) = committing {
-                join(handle)?;
+                join(handle)?.durable()?;
+            } else if let Some(committer) = idle {
+                committer.durable()?;
             }
             Ok(())
         })?;
