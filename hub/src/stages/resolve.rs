@@ -406,7 +406,10 @@ impl Merger<'_> {
             Some(l) => (l.array.to_owned(), format!("{}.{field}", l.name)),
         };
         let rule = self.policy.rule_for(&rule_field);
-        let compared = !self.policy.not_compared.contains(&rule_field)
+        // How a line's value was reported or converted is not compared, as inside amounts.
+        let how_reported = line.is_some() && HOW_REPORTED.contains(&field);
+        let compared = !how_reported
+            && !self.policy.not_compared.contains(&rule_field)
             && !self
                 .policy
                 .not_compared
@@ -1176,6 +1179,7 @@ mod tests {
             ("one cost item differs", cost_domain, vec![county(items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "200")])), province(items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "150")]))], items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "200")]), &["items[TRAINING].amount"]),
             ("two local items of one national item stay apart", cost_domain, vec![county(items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "50")])), province(items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "60")]))], items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "50")]), &["items[OFFICE_AND_PRINTING#2].amount"]),
             ("one room's area differs", building, vec![county(rooms(vec![room("301", "18"), room("302", "12")])), province(rooms(vec![room("301", "18"), room("302", "14")]))], rooms(vec![room("301", "18"), room("302", "12")]), &["rooms[302].usable_area"]),
+            ("how a line was converted is not compared", energy, vec![county(lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "100", "raw_unit": "升"}, "coefficient_source": "GB/T 2589-2020 附录A；0.73 kg/L"})])), province(lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "73", "raw_unit": "kg"}, "coefficient_source": "GB/T 2589-2020 附录A"})]))], lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "100", "raw_unit": "升"}, "coefficient_source": "GB/T 2589-2020 附录A；0.73 kg/L"})]), &[]),
             ("arrays without a key are compared whole", energy, vec![county(json!({"tags": [1, 2]})), province(json!({"tags": [1, 3]}))], json!({"tags": [1, 2]}), &["tags"]),
         ];
         for (name, domain, reports, values, conflicts) in cases {
