@@ -143,7 +143,8 @@ pub struct DomainPolicy {
     #[serde(default)]
     pub fields: BTreeMap<String, SurvivorshipRule>,
     /// Fields that describe a report rather than the entity (e.g. the datum a GPS source
-    /// used): taken by the rule, but a difference is not a conflict.
+    /// used): taken by the rule, but a difference is not a conflict. Top-level names; a field
+    /// of a keyed array's lines as `lines.cost`.
     #[serde(default)]
     pub not_compared: BTreeSet<String>,
     /// Floating-point values (coordinates, speeds) closer than this agree.
@@ -1219,6 +1220,29 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_field_of_the_lines_can_be_left_uncompared() {
+        let line = |cost: &str| json!({"carrier": "HEAT", "cost": cost});
+        let reports = BTreeMap::from([
+            (
+                "county".to_owned(),
+                report("county", County, 0, json!({"lines": [line("5")], "x": 1})),
+            ),
+            (
+                "city".to_owned(),
+                report("city", Prefecture, 5, json!({"lines": [line("6")], "x": 2})),
+            ),
+        ]);
+        let mut policy = SurvivorshipPolicy::shipped()
+            .for_domain(Domain::EnergyReport)
+            .clone();
+        policy.not_compared = BTreeSet::from(["lines.cost".to_owned()]);
+        let merged = merge("E1", &reports, &policy);
+        let fields: Vec<&str> = merged.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["x"]);
+        assert_eq!(merged.values["lines"], json!([line("5")]));
     }
 
     #[test]
