@@ -70,9 +70,49 @@ fn incompatibility(old_text: &str, new_text: &str) -> Option<String> {
     if old.canonical_form() == new.canonical_form() {
         return None;
     }
-    SchemaCompatibility::can_read(&old, &new)
-        .err()
-        .map(|e| error_chain(&e))
+    if let Err(e) = SchemaCompatibility::can_read(&old, &new) {
+        return Some(error_chain(&e));
+    }
+    lost_symbols(&old, &new)
+}
+
+/// An enum that lost symbols without a `default` to read them as. apache-avro accepts a
+/// reader enum that shares only some of the writer's symbols ("partial" compatibility), but
+/// such a reader fails on the data holding the others; the Avro specification asks for a
+/// default then.
+fn lost_symbols(old: &Schema, new: &Schema) -> Option<String> {
+    let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+    enums(old, &mut before);
+    enums(new, &mut after);
+    after.into_iter().find_map(|(name, reader)| {
+        let writer = before.get(&name)?;
+        let lost: Vec<&str> = writer
+            .symbols
+            .iter()
+            .filter(|s| !reader.symbols.contains(s))
+            .map(String::as_str)
+            .collect();
+        (!lost.is_empty() && reader.default.is_none()).then(|| {
+            format!(
+                "enum {name} lost symbols {} and has no default to read them as",
+                lost.join(", ")
+            )
+        })
+    })
+}
+
+/// Every enum defined in `schema`, by full name.
+fn enums<'s>(schema: &'s Schema, out: &mut BTreeMap<String, &'s apache_avro::schema::EnumSchema>) {
+    match schema {
+        Schema::Enum(e) => {
+            out.insert(e.name.fullname(None), e);
+        }
+        Schema::Record(r) => r.fields.iter().for_each(|f| enums(&f.schema, out)),
+        Schema::Array(a) => enums(&a.items, out),
+        Schema::Map(m) => enums(&m.types, out),
+        Schema::Union(u) => u.variants().iter().for_each(|v| enums(v, out)),
+        _ => {}
+    }
 }
 
 /// An error with all its causes, outermost first: Avro names the field in the outer error and
@@ -155,6 +195,46 @@ mod tests {
             )],
         );
         assert_eq!(gone[0].reason, "the schema was removed");
+    }
+
+    /// Enum evolution, as `huitong.common.SurvivorshipRule` gaining `OWNING_LEVEL`: a new
+    /// symbol at the end is BACKWARD compatible (old data holds only old symbols; readers of
+    /// the old schema map the new one to its `default`); a symbol dropped is not, unless the
+    /// reader has a default.
+    #[test]
+    fn enum_symbols() {
+        let rule = |symbols: &str, default: &str| {
+            record(&format!(
+                r#"{{"name":"rule","type":{{"type":"enum","name":"R","symbols":[{symbols}]{default}}}}}"#
+            ))
+        };
+        let base = rule(r#""A","OTHER""#, r#","default":"OTHER""#);
+        let cases = [
+            (
+                "symbol added at the end",
+                rule(r#""A","OTHER","B""#, r#","default":"OTHER""#),
+                true,
+            ),
+            (
+                "symbol added without a default",
+                rule(r#""A","OTHER","B""#, ""),
+                true,
+            ),
+            (
+                "symbol removed, reader default",
+                rule(r#""OTHER""#, r#","default":"OTHER""#),
+                true,
+            ),
+            ("symbol removed, no default", rule(r#""OTHER""#, ""), false),
+        ];
+        for (label, new, compatible) in cases {
+            let current = BTreeMap::from([("t.T".to_owned(), new)]);
+            let earlier = [(
+                "v1".to_owned(),
+                BTreeMap::from([("t.T".to_owned(), base.clone())]),
+            )];
+            assert_eq!(check(&current, &earlier).is_empty(), compatible, "{label}");
+        }
     }
 
     fn git(repo: &Path, args: &[&str]) -> String {

@@ -3,8 +3,10 @@
 //! push endpoint instead — through the hub's pipeline — in-process, and as `hub`
 //! processes killed with SIGKILL again and again, two at once for part of the run. Afterwards
 //! every national topic holds exactly one record per ground-truth entity, listing every report
-//! that reached it, each revision published once; levels that disagree leave conflicts; and
-//! the reconciliation balances.
+//! that reached it, each revision published once; where levels differ by design (stale upper
+//! copies synced later, one line of an array, status labels) it holds the owning level's values
+//! and exactly the conflicts the ground truth implies, on the line; and the reconciliation
+//! balances.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use schemas::registry::RegistryClient;
 use schemas::topics::Partitions;
 use serde_json::{Map, Value};
 use simulator::connector_config::{Overrides, instance_toml, push_client_toml};
+use simulator::divisions::Level;
+use simulator::systems::NationalValue;
 use simulator::{Simulator, Size, World};
 use tests::{HubProcess, start_registry, unique};
 
@@ -184,6 +188,7 @@ impl Stack {
         let registry = Arc::new(RegistryClient::new(&self.registry_url).expect("client"));
         let codecs = NationalCodecs::register(registry).await.expect("codecs");
         let mut conflicts = BTreeMap::new();
+        let mut wrong: Vec<String> = Vec::new();
         for domain in Domain::ALL {
             let systems: Vec<_> = self
                 .truth
@@ -194,13 +199,18 @@ impl Stack {
             if systems.is_empty() {
                 continue;
             }
-            // entity key → the (system, record) pairs that reported it.
+            // entity key → the (system, record) pairs that reported it, and the level and
+            // ground-truth national values of each report.
             let mut want: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
+            let mut reported: BTreeMap<&str, Vec<(Level, &[NationalValue])>> = BTreeMap::new();
             for s in &systems {
-                for (record, key) in s.record_ids.iter().zip(&s.entity_keys) {
+                for ((record, key), national) in
+                    s.record_ids.iter().zip(&s.entity_keys).zip(&s.national)
+                {
                     want.entry(key)
                         .or_default()
                         .insert((s.id.clone(), record.clone()));
+                    reported.entry(key).or_default().push((s.level, national));
                 }
             }
             let (topic, codecs) = (self.names.national(domain), codecs.clone());
@@ -255,6 +265,7 @@ impl Stack {
                     })
                     .collect();
                 assert_eq!(&contributions, &want[key.as_str()], "{domain} {key}");
+                owning_level_checks(domain, key, record, &reported[key.as_str()], &mut wrong);
                 for conflict in record["conflicts"].as_array().into_iter().flatten() {
                     let field = conflict["field"].as_str().unwrap_or_default();
                     *conflicts.entry(format!("{domain}.{field}")).or_default() += 1;
@@ -266,7 +277,113 @@ impl Stack {
                 systems.len()
             );
         }
+        assert!(
+            wrong.is_empty(),
+            "{} national values or conflicts differ from the ground truth, e.g. {:#?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(20)]
+        );
         conflicts
+    }
+}
+
+/// Survivorship by ownership against the ground truth, for one national record: each watched
+/// field holds the owning level's value (the lowest level that reported the entity), and is a
+/// conflict exactly when the reports show different values (stale copies); arrays with a
+/// natural key never have a conflict on the whole array. Differences go to `wrong`.
+fn owning_level_checks(
+    domain: Domain,
+    key: &str,
+    record: &Map<String, Value>,
+    reports: &[(Level, &[NationalValue])],
+    wrong: &mut Vec<String>,
+) {
+    let conflicts: BTreeSet<&str> = record["conflicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["field"].as_str())
+        .collect();
+    for whole in ["lines", "items", "areas", "rooms"] {
+        if conflicts.contains(whole) {
+            wrong.push(format!(
+                "{domain} {key}: a conflict on the whole of `{whole}`"
+            ));
+        }
+    }
+    // How a value was reported (litres or kg, the coefficient's source) is no disagreement.
+    for field in &conflicts {
+        if field.ends_with(".coefficient_source") || field.ends_with(".kgce_per_unit") {
+            wrong.push(format!(
+                "{domain} {key}: a conflict on how it was reported, {field}"
+            ));
+        }
+    }
+    let Some((_, owner)) = reports.iter().max_by_key(|(level, _)| *level) else {
+        return;
+    };
+    for (k, expected) in owner.iter().enumerate() {
+        let field = expected.field;
+        let got = national_value(record, field);
+        let same = match (&expected.value, &got) {
+            (Value::Number(want), Some(got)) => {
+                let (want, got) = (
+                    want.as_f64().unwrap_or(f64::NAN),
+                    got.as_f64().unwrap_or(f64::NAN),
+                );
+                (want - got).abs() <= 1e-6 * want.abs().max(1.0)
+            }
+            (Value::Null, None) => true,
+            (want, got) => Some(want) == got.as_ref(),
+        };
+        if !same {
+            wrong.push(format!(
+                "{domain} {key}: {field} = {got:?}, the owning level's is {}",
+                expected.value
+            ));
+        }
+        let shown: BTreeSet<&str> = reports
+            .iter()
+            .filter_map(|(_, values)| values.get(k)?.shown.as_deref())
+            .collect();
+        let conflict = shown.len() > 1;
+        if conflicts.contains(field) != conflict {
+            wrong.push(format!(
+                "{domain} {key}: conflict on {field} {}, the reports show {shown:?}",
+                if conflict { "missing" } else { "unexpected" }
+            ));
+        }
+    }
+}
+
+/// A national record's value at a ground-truth field (`actual_staff`, `water`,
+/// `lines[ELECTRICITY].amount`, `status`): an amount's canonical value as a number, a count or
+/// symbol as it is; `None` if empty or absent.
+fn national_value(record: &Map<String, Value>, field: &str) -> Option<Value> {
+    let value = match field.split_once('[') {
+        None => record.get(field)?,
+        Some((array, rest)) => {
+            let (line, inner) = rest.split_once("].")?;
+            let key = match array {
+                "lines" => "carrier",
+                "items" => "item",
+                _ => return None,
+            };
+            record
+                .get(array)?
+                .as_array()?
+                .iter()
+                .find(|l| l[key] == line)?
+                .get(inner)?
+        }
+    };
+    match value {
+        Value::Null => None,
+        Value::Object(amount) => {
+            let number: f64 = amount.get("value")?.as_str()?.parse().ok()?;
+            Some(Value::from(number))
+        }
+        other => Some(other.clone()),
     }
 }
 
@@ -330,6 +447,16 @@ async fn check(stack: &Stack, reconciliation: &Reconciliation) {
             && conflicts.contains_key("energy-report.total_energy_reported"),
         "the simulator's stale revisions and recomputed totals are conflicts: {conflicts:?}"
     );
+    for on_the_line in [
+        "energy-report.lines[ELECTRICITY].amount",
+        "operating-cost.items[TRAINING].amount",
+        "asset-card.status",
+    ] {
+        assert!(
+            conflicts.contains_key(on_the_line),
+            "stale copies disagree on {on_the_line}: {conflicts:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,13 +16,13 @@ use rust_decimal::Decimal;
 use schemas::ids;
 use schemas::logical::DecimalShape;
 use schemas::records::{
-    AssetCategoryEdition, CanonicalUnit, CostItem, GeodeticDatum, InstitutionStatus,
+    AssetCategoryEdition, AssetStatus, CanonicalUnit, CostItem, GeodeticDatum, InstitutionStatus,
     InstitutionType, Money, NationalAssetCard, NationalCostLine, NationalEnergyLine,
     NationalEnergyReport, NationalInstitution, NationalOfficeArea, NationalOfficeBuilding,
     NationalOfficeOccupant, NationalOfficeRoom, NationalOperatingCost, NationalVehicle,
     NationalVehiclePosition, NationalVehicleQuota, OfficeSpaceUse, Quantity, RawAssetCard,
     RawEnergyLine, RawEnergyReport, RawInstitution, RawOfficeBuilding, RawOfficeRoom,
-    RawOperatingCost, RawQuantity, RawVehicle, RawVehiclePosition, RawVehicleQuota,
+    RawOperatingCost, RawQuantity, RawVehicle, RawVehiclePosition, RawVehicleQuota, VehicleStatus,
 };
 
 use super::rules::{Canonical, Substance};
@@ -93,12 +93,15 @@ pub fn institution(raw: &RawInstitution, c: &mut Checker<'_>) -> Option<National
             &labels.institution_type,
         )
         .unwrap_or(InstitutionType::Other);
-    // A directory entry without a status is taken to exist; a status nobody can read is 其他.
-    let status = match c.label("status", raw.status.as_deref(), &labels.institution_status) {
-        Some(s) => s,
-        None if sent(raw.status.as_ref()) => InstitutionStatus::Other,
-        None => InstitutionStatus::Active,
-    };
+    // A directory entry without a status is taken to exist; a status nobody can read is 其他
+    // with its text kept.
+    let (status, reported_status) = c.status(
+        "status",
+        raw.status.as_deref(),
+        &labels.institution_status,
+        InstitutionStatus::Other,
+    );
+    let status = status.unwrap_or(InstitutionStatus::Active);
     let parent_uscc = c.reference_uscc("parent_uscc", raw.parent_uscc.as_deref());
     let authorised_staff = c.count("authorised_staff", raw.authorised_staff.as_deref());
     let actual_staff = c.count("actual_staff", raw.actual_staff.as_deref());
@@ -117,6 +120,7 @@ pub fn institution(raw: &RawInstitution, c: &mut Checker<'_>) -> Option<National
         actual_staff,
         address: text(raw.address.as_ref()),
         status,
+        reported_status,
     }))
 }
 
@@ -159,7 +163,12 @@ pub fn vehicle(raw: &RawVehicle, c: &mut Checker<'_>) -> Option<NationalVehicle>
     let purchase_date = c.date("purchase_date", raw.purchase_date.as_deref());
     let registration_date = c.date("registration_date", raw.registration_date.as_deref());
     let seats = c.count("seats", raw.seats.as_deref());
-    let status = c.label("status", raw.status.as_deref(), &labels.vehicle_status);
+    let (status, reported_status) = c.status(
+        "status",
+        raw.status.as_deref(),
+        &labels.vehicle_status,
+        VehicleStatus::Other,
+    );
     if c.has_errors() {
         return None;
     }
@@ -179,6 +188,7 @@ pub fn vehicle(raw: &RawVehicle, c: &mut Checker<'_>) -> Option<NationalVehicle>
         registration_date,
         seats,
         status,
+        reported_status,
         asset_code: text(raw.asset_code.as_ref()),
         terminal_id: text(raw.terminal_id.as_ref()),
     }))
@@ -621,7 +631,12 @@ pub fn asset_card(raw: &RawAssetCard, c: &mut Checker<'_>) -> Option<NationalAss
     );
     let acquisition_date = c.date("acquisition_date", raw.acquisition_date.as_deref());
     let accounting_date = c.date("accounting_date", raw.accounting_date.as_deref());
-    let status = c.label("status", raw.status.as_deref(), &labels.asset_status);
+    let (status, reported_status) = c.status(
+        "status",
+        raw.status.as_deref(),
+        &labels.asset_status,
+        AssetStatus::Other,
+    );
     let region = owner_uscc.as_deref().and_then(|u| c.uscc_region(u));
     if c.has_errors() {
         return None;
@@ -642,6 +657,7 @@ pub fn asset_card(raw: &RawAssetCard, c: &mut Checker<'_>) -> Option<NationalAss
         acquisition_date,
         accounting_date,
         status,
+        reported_status,
     }))
 }
 

@@ -7,6 +7,18 @@
 //! in: each field takes the value chosen by the domain's survivorship rule, and fields on which
 //! the reports disagree are recorded as conflicts.
 //!
+//! - **Ownership** (`OWNING_LEVEL`, the shipped default): upper levels relay what lower levels
+//!   own, so the lowest level that reported a value wins, the newest source timestamp decides
+//!   only among reports of that level, and upper levels that differ are conflicts — a
+//!   province's copy synced later with older content never overrides the county.
+//! - **Lines** (`line_keys`): an array whose lines have a natural key (an energy report's
+//!   `lines` by carrier, cost `items` by item, `rooms` by number) is merged line by line, so a
+//!   disagreement is recorded on the line (`lines[ELECTRICITY].amount`) and a line some
+//!   reports lack on the line itself (`lines[HEAT]`).
+//! - **Unknown labels**: normalise records an unknown status as OTHER with its text in
+//!   `reported_status`; both are compared like any field, and `follows` takes the text from
+//!   the report whose status won.
+//!
 //! What one report does ([`Outcome`]):
 //! - a source system sends a report older than the one it sent before, or the same content
 //!   again (a daily snapshot in which nothing changed): **unchanged**, nothing is published;
@@ -131,12 +143,24 @@ pub struct DomainPolicy {
     #[serde(default)]
     pub fields: BTreeMap<String, SurvivorshipRule>,
     /// Fields that describe a report rather than the entity (e.g. the datum a GPS source
-    /// used): taken by the rule, but a difference is not a conflict.
+    /// used): taken by the rule, but a difference is not a conflict. Top-level names; a field
+    /// of a keyed array's lines as `lines.cost`.
     #[serde(default)]
     pub not_compared: BTreeSet<String>,
     /// Floating-point values (coordinates, speeds) closer than this agree.
     #[serde(default = "default_float_tolerance")]
     pub float_tolerance: f64,
+    /// Arrays merged line by line: array field → the field of its lines that is their natural
+    /// key (`lines = "carrier"`). A disagreement is then recorded on the line
+    /// (`lines[ELECTRICITY].amount`), and a line some reports lack on the line itself
+    /// (`lines[HEAT]`). Arrays not listed are compared whole.
+    #[serde(default)]
+    pub line_keys: BTreeMap<String, String>,
+    /// Fields taken from the report whose value of another field was chosen: field → that
+    /// field (`reported_status = "status"`: the label of an unknown status goes with it).
+    /// They are still compared on their own.
+    #[serde(default)]
+    pub follows: BTreeMap<String, String>,
 }
 
 fn default_float_tolerance() -> f64 {
@@ -284,43 +308,15 @@ pub fn merge(
                     .cmp(&b.provenance.source_system_id)
             })
     });
-    let fields: BTreeSet<&String> = ordered.iter().flat_map(|r| r.values.keys()).collect();
-    let mut values = Map::new();
-    let mut conflicts = Vec::new();
-    for field in fields {
-        let candidates: Vec<(usize, &Value)> = ordered
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.values.get(field).filter(|v| !v.is_null()).map(|v| (i, v)))
-            .collect();
-        let groups = agreeing(&candidates, policy.float_tolerance);
-        let compared = !policy.not_compared.contains(field.as_str());
-        let chosen = match groups.len() {
-            0 => Value::Null,
-            1 => candidates[0].1.clone(),
-            _ if !compared => {
-                choose(policy.rule_for(field), &ordered, &candidates, &groups).clone()
-            }
-            _ => {
-                let rule = policy.rule_for(field);
-                let winner = choose(rule, &ordered, &candidates, &groups);
-                conflicts.push(Conflict {
-                    field: field.clone(),
-                    values: ordered
-                        .iter()
-                        .map(|r| ConflictValue {
-                            value: r.values.get(field).filter(|v| !v.is_null()).map(text),
-                            provenance: r.provenance.clone(),
-                        })
-                        .collect(),
-                    chosen_value: Some(text(winner)),
-                    rule,
-                });
-                winner.clone()
-            }
-        };
-        values.insert(field.clone(), chosen);
-    }
+    let objects: Vec<(usize, &Map<String, Value>)> =
+        ordered.iter().map(|r| &r.values).enumerate().collect();
+    let mut merger = Merger {
+        ordered: &ordered,
+        policy,
+        conflicts: Vec::new(),
+    };
+    let values = merger.object(None, &objects);
+    let conflicts = merger.conflicts;
     let mut warnings: Vec<String> = Vec::new();
     for warning in ordered.iter().flat_map(|r| &r.warnings) {
         if !warnings.contains(warning) {
@@ -336,41 +332,276 @@ pub fn merge(
     }
 }
 
-/// The value chosen by `rule` among `candidates` (index into `ordered`, non-null value);
-/// `groups` holds each candidate's group of agreeing values.
-fn choose<'v>(
+/// One merge: the reports nearest the source first, the rules, and the conflicts found.
+struct Merger<'a> {
+    ordered: &'a [&'a SourceReport],
+    policy: &'a DomainPolicy,
+    conflicts: Vec<Conflict>,
+}
+
+/// Where an object being merged sits: the top level (`None`), or one line of a keyed array
+/// (`lines[ELECTRICITY]`, whose fields follow the array's rule).
+#[derive(Clone, Copy)]
+struct Line<'p> {
+    /// The array field (`lines`).
+    array: &'p str,
+    /// The conflict name of the line (`lines[ELECTRICITY]`).
+    name: &'p str,
+}
+
+impl Merger<'_> {
+    /// Merges `objects` (index into `ordered`, the object that report holds) field by field.
+    fn object(
+        &mut self,
+        line: Option<Line<'_>>,
+        objects: &[(usize, &Map<String, Value>)],
+    ) -> Map<String, Value> {
+        let fields: BTreeSet<&String> = objects.iter().flat_map(|(_, o)| o.keys()).collect();
+        let mut values = Map::new();
+        // The report whose value won, per field, for the fields that follow another.
+        let mut winners: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+        let (followers, leaders): (Vec<&String>, Vec<&String>) = fields
+            .into_iter()
+            .partition(|f| line.is_none() && self.policy.follows.contains_key(f.as_str()));
+        for field in leaders {
+            let key = match line {
+                None => self.policy.line_keys.get(field.as_str()),
+                Some(_) => None,
+            };
+            let keyed = key.and_then(|key| self.lines(field, key, objects));
+            let value = match keyed {
+                Some(lines) => lines,
+                None => {
+                    let (value, winner) = self.field(line, field, objects, None);
+                    winners.insert(field.as_str(), winner);
+                    value
+                }
+            };
+            values.insert(field.clone(), value);
+        }
+        for field in followers {
+            let leader = self.policy.follows[field.as_str()].as_str();
+            let winner = winners.get(leader).copied();
+            let (value, _) = self.field(line, field, objects, winner);
+            values.insert(field.clone(), value);
+        }
+        values
+    }
+
+    /// The value of one field and the report it came from. `forced`: the report whose value
+    /// the field takes whatever the rule says (`Some(None)`: no report, empty), for a field
+    /// that follows another.
+    fn field(
+        &mut self,
+        line: Option<Line<'_>>,
+        field: &str,
+        objects: &[(usize, &Map<String, Value>)],
+        forced: Option<Option<usize>>,
+    ) -> (Value, Option<usize>) {
+        let candidates: Vec<(usize, &Value)> = objects
+            .iter()
+            .filter_map(|(i, o)| o.get(field).filter(|v| !v.is_null()).map(|v| (*i, v)))
+            .collect();
+        let (rule_field, name) = match line {
+            None => (field.to_owned(), field.to_owned()),
+            Some(l) => (l.array.to_owned(), format!("{}.{field}", l.name)),
+        };
+        let rule = self.policy.rule_for(&rule_field);
+        // How a line's value was reported or converted is not compared, as inside amounts.
+        let how_reported = line.is_some() && HOW_REPORTED.contains(&field);
+        let compared = !how_reported
+            && !self.policy.not_compared.contains(&rule_field)
+            && !self
+                .policy
+                .not_compared
+                .contains(&format!("{rule_field}.{field}"));
+        let groups = agreeing(&candidates, self.policy.float_tolerance);
+        let winner = match forced {
+            Some(report) => report,
+            None => match groups.len() {
+                0 => None,
+                1 => Some(candidates[0].0),
+                _ => choose(rule, self.ordered, &candidates, &groups).map(|k| candidates[k].0),
+            },
+        };
+        let value = |i: usize| {
+            objects
+                .iter()
+                .find(|(j, _)| *j == i)
+                .and_then(|(_, o)| o.get(field))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let chosen = winner.map_or(Value::Null, value);
+        if compared && groups.len() > 1 {
+            let values = objects.iter().map(|(i, o)| (*i, o.get(field)));
+            self.conflict(name, values, &chosen, rule);
+        }
+        (chosen, winner)
+    }
+
+    /// A keyed array (`lines`, keyed by `carrier`) merged line by line: which lines there are
+    /// is decided by the array's rule among the reports that sent lines (a line one of them
+    /// lacks is a conflict on that line), and each line's fields among the reports that have
+    /// it. `None` when no report sent a line: then the array is an ordinary field.
+    fn lines(
+        &mut self,
+        field: &str,
+        key: &str,
+        objects: &[(usize, &Map<String, Value>)],
+    ) -> Option<Value> {
+        // Per report that sent lines: its lines by key, in its order.
+        let sent: Vec<(usize, Vec<Keyed<'_>>)> = objects
+            .iter()
+            .filter_map(|(i, o)| {
+                let items = o.get(field)?.as_array().filter(|a| !a.is_empty())?;
+                let lines = items.iter().filter_map(Value::as_object);
+                Some((*i, keyed(lines, key)))
+            })
+            .collect();
+        if sent.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<&str> = Vec::new();
+        for (_, lines) in &sent {
+            for (k, _) in lines {
+                if !keys.contains(&k.as_str()) {
+                    keys.push(k);
+                }
+            }
+        }
+        let rule = self.policy.rule_for(field);
+        let mut merged = Vec::new();
+        for k in keys {
+            let name = format!("{field}[{k}]");
+            let holding: Vec<(usize, Option<&Map<String, Value>>)> = sent
+                .iter()
+                .map(|(i, lines)| (*i, lines.iter().find(|(l, _)| l == k).map(|(_, m)| *m)))
+                .collect();
+            let present: Vec<(usize, &Map<String, Value>)> = holding
+                .iter()
+                .filter_map(|(i, m)| m.map(|m| (*i, m)))
+                .collect();
+            let line = self.object(
+                Some(Line {
+                    array: field,
+                    name: &name,
+                }),
+                &present,
+            );
+            if present.len() < holding.len() {
+                // Some reports lack the line: the rule decides among all that sent lines.
+                let flags: Vec<Value> = holding
+                    .iter()
+                    .map(|(_, m)| Value::Bool(m.is_some()))
+                    .collect();
+                let candidates: Vec<(usize, &Value)> =
+                    holding.iter().map(|(i, _)| *i).zip(&flags).collect();
+                let groups = agreeing(&candidates, self.policy.float_tolerance);
+                let kept = choose(rule, self.ordered, &candidates, &groups)
+                    .is_some_and(|c| holding[c].1.is_some());
+                let chosen = if kept {
+                    Value::Object(line.clone())
+                } else {
+                    Value::Null
+                };
+                let lines: Vec<(usize, Option<Value>)> = holding
+                    .iter()
+                    .map(|(i, m)| (*i, m.map(|m| Value::Object(m.clone()))))
+                    .collect();
+                let values = lines.iter().map(|(i, v)| (*i, v.as_ref()));
+                self.conflict(name, values, &chosen, rule);
+                if !kept {
+                    continue;
+                }
+            }
+            merged.push(Value::Object(line));
+        }
+        Some(Value::Array(merged))
+    }
+
+    /// Records a conflict on `name`, listing each report (index into `ordered`) with its value.
+    fn conflict<'v>(
+        &mut self,
+        name: String,
+        values: impl Iterator<Item = (usize, Option<&'v Value>)>,
+        chosen: &Value,
+        rule: SurvivorshipRule,
+    ) {
+        self.conflicts.push(Conflict {
+            field: name,
+            values: values
+                .map(|(i, v)| ConflictValue {
+                    value: v.filter(|v| !v.is_null()).map(text),
+                    provenance: self.ordered[i].provenance.clone(),
+                })
+                .collect(),
+            chosen_value: (!chosen.is_null()).then(|| text(chosen)),
+            rule,
+        });
+    }
+}
+
+/// A line with its key's text.
+type Keyed<'m> = (String, &'m Map<String, Value>);
+
+/// A report's lines by their key's text; the *n*-th line of one key in one report is
+/// `KEY#n` (n ≥ 2), so lines repeated within a report stay apart.
+fn keyed<'m>(lines: impl Iterator<Item = &'m Map<String, Value>>, key: &str) -> Vec<Keyed<'m>> {
+    let mut out: Vec<Keyed<'m>> = Vec::new();
+    let mut bases: Vec<String> = Vec::new();
+    for line in lines {
+        let base = line
+            .get(key)
+            .filter(|v| !v.is_null())
+            .map(text)
+            .unwrap_or_default();
+        let seen = bases.iter().filter(|b| **b == base).count();
+        bases.push(base.clone());
+        let k = if seen == 0 {
+            base
+        } else {
+            format!("{base}#{}", seen + 1)
+        };
+        out.push((k, line));
+    }
+    out
+}
+
+/// The candidate chosen by `rule` among `candidates` (index into `ordered`, non-null value),
+/// as a position in `candidates`; `groups` holds each candidate's group of agreeing values.
+fn choose(
     rule: SurvivorshipRule,
     ordered: &[&SourceReport],
-    candidates: &[(usize, &'v Value)],
+    candidates: &[(usize, &Value)],
     groups: &Groups,
-) -> &'v Value {
+) -> Option<usize> {
     // `candidates` is in `ordered` order (nearest first), so `min_by_key`/`max_by_key` ties
-    // resolve deterministically: `min` keeps the first, `max` the last.
+    // resolve deterministically: `min` keeps the first, `max` the last (over `rev()`: the
+    // first).
     let report = |i: usize| ordered[i];
-    let picked = match rule {
-        SurvivorshipRule::LatestSourceTimestamp => candidates
-            .iter()
-            .rev()
-            .max_by_key(|(i, _)| report(*i).changed_at()),
-        SurvivorshipRule::HighestReportingLevel => candidates
-            .iter()
-            .max_by_key(|(i, _)| nearness(report(*i).provenance.reporting_level)),
+    let level = |k: usize| nearness(report(candidates[k].0).provenance.reporting_level);
+    let changed = |k: usize| report(candidates[k].0).changed_at();
+    let all = 0..candidates.len();
+    match rule {
+        SurvivorshipRule::OwningLevel => {
+            let owning = all.clone().map(level).min()?;
+            all.rev()
+                .filter(|k| level(*k) == owning)
+                .max_by_key(|k| changed(*k))
+        }
+        SurvivorshipRule::LatestSourceTimestamp => all.rev().max_by_key(|k| changed(*k)),
+        SurvivorshipRule::HighestReportingLevel => all.max_by_key(|k| level(*k)),
         SurvivorshipRule::Majority => {
             let size = |k: usize| groups.of.iter().filter(|g| **g == groups.of[k]).count();
-            candidates
-                .iter()
-                .enumerate()
-                .rev()
-                .max_by_key(|(k, _)| size(*k))
-                .map(|(_, c)| c)
+            all.rev().max_by_key(|k| size(*k))
         }
         // Nearest the source; an operator's decision and unknown rules fall back to it too.
         SurvivorshipRule::ClosestToSource
         | SurvivorshipRule::FirstNonNull
         | SurvivorshipRule::ManualOverride
-        | SurvivorshipRule::Other => candidates.first(),
-    };
-    picked.map_or(&Value::Null, |(_, v)| v)
+        | SurvivorshipRule::Other => all.min_by_key(|k| level(*k)),
+    }
 }
 
 /// Which candidates agree: `of[k]` is candidate *k*'s group, numbered in order of appearance.
@@ -527,6 +758,8 @@ mod tests {
             )]),
             not_compared: BTreeSet::from(["source_datum".to_owned()]),
             float_tolerance: 1e-5,
+            line_keys: BTreeMap::new(),
+            follows: BTreeMap::new(),
         }
     }
 
@@ -791,14 +1024,12 @@ mod tests {
             (SurvivorshipRule::HighestReportingLevel, "c"),
             (SurvivorshipRule::LatestSourceTimestamp, "b"),
             (SurvivorshipRule::Majority, "b"),
+            (SurvivorshipRule::OwningLevel, "a"),
         ];
         for (rule, want) in cases {
             let groups = agreeing(&candidates, 0.0);
-            assert_eq!(
-                choose(rule, &ordered, &candidates, &groups),
-                &json!(want),
-                "{rule:?}"
-            );
+            let chosen = choose(rule, &ordered, &candidates, &groups).map(|k| candidates[k].1);
+            assert_eq!(chosen, Some(&json!(want)), "{rule:?}");
         }
     }
 
@@ -865,6 +1096,193 @@ mod tests {
         }
     }
 
+    /// The shipped rules' national record of `reports`: its values and the conflicts' fields.
+    fn shipped(domain: Domain, reports: Vec<SourceReport>) -> (Value, Vec<String>) {
+        let policy = SurvivorshipPolicy::shipped();
+        let reports: BTreeMap<String, SourceReport> = reports
+            .into_iter()
+            .map(|r| (r.provenance.source_system_id.clone(), r))
+            .collect();
+        let merged = merge("E1", &reports, policy.for_domain(domain));
+        let fields = merged.conflicts.iter().map(|c| c.field.clone()).collect();
+        (Value::Object(merged.values), fields)
+    }
+
+    /// Item 4: the owning level — the lowest level that reported a value — wins; the newest
+    /// report decides only within that level; upper levels that differ are conflicts.
+    #[test]
+    fn the_owning_level_wins() {
+        let county = |m, v: Value| report("county", County, m, v);
+        let county2 = |m, v: Value| report("county-2", County, m, v);
+        let city = |m, v: Value| report("city", Prefecture, m, v);
+        let province = |m, v: Value| report("province", Province, m, v);
+        let s = |v: &str| json!({"status": v});
+        type Case = (
+            &'static str,
+            Domain,
+            Vec<SourceReport>,
+            Value,
+            &'static [&'static str],
+        );
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ("a province copy synced later with older content loses", Domain::Vehicle, vec![county(0, s("DISPOSED")), province(30, s("IN_USE"))], s("DISPOSED"), &["status"]),
+            ("the city owns what no county reported", Domain::Vehicle, vec![city(0, s("IDLE")), province(30, s("IN_USE"))], s("IDLE"), &["status"]),
+            ("within the owning level the newest wins", Domain::Vehicle, vec![county(5, s("IN_USE")), county2(20, s("IDLE")), province(30, s("DISPOSED"))], s("IDLE"), &["status"]),
+            ("upper levels agreeing with each other still lose", Domain::Vehicle, vec![county(0, json!({"seats": 5})), city(10, json!({"seats": 7})), province(20, json!({"seats": 7}))], json!({"seats": 5}), &["seats"]),
+            ("an upper level fills in what the owner left empty", Domain::Vehicle, vec![county(0, json!({"seats": null})), province(30, json!({"seats": 7}))], json!({"seats": 7}), &[]),
+            ("a statistical report: the county's over a stale province revision", Domain::VehicleQuota, vec![county(0, json!({"actual": 12})), province(40, json!({"actual": 11}))], json!({"actual": 12}), &["actual"]),
+            ("institutions too", Domain::Institution, vec![county(0, json!({"actual_staff": 40})), city(9, json!({"actual_staff": 38}))], json!({"actual_staff": 40}), &["actual_staff"]),
+            ("GPS points keep the nearest platform", Domain::VehiclePosition, vec![county(0, json!({"speed_kmh": 40.0})), province(0, json!({"speed_kmh": 41.0}))], json!({"speed_kmh": 40.0}), &["speed_kmh"]),
+        ];
+        for (name, domain, reports, values, conflicts) in cases {
+            assert_eq!(
+                shipped(domain, reports),
+                (values, conflicts.iter().map(|c| c.to_string()).collect()),
+                "{name}"
+            );
+        }
+    }
+
+    /// Item 5: arrays keyed by their lines' natural key are merged line by line, and a
+    /// disagreement is recorded on the line.
+    #[test]
+    fn conflicts_are_recorded_on_the_line() {
+        let county = |v: Value| report("county", County, 0, v);
+        let province = |v: Value| report("province", Province, 30, v);
+        let kwh = |value: &str| json!({"value": format!("{value}.000000"), "unit": "KWH", "raw_value": value, "raw_unit": "kWh"});
+        let line = |carrier: &str, value: &str| json!({"carrier": carrier, "amount": kwh(value)});
+        let lines = |l: Vec<Value>| json!({"lines": l});
+        let cost = |item: &str, reported: &str, yuan: &str| json!({"item": item, "reported_item": reported, "amount": {"value": format!("{yuan}.00"), "raw_value": yuan, "raw_unit": "元"}});
+        let items = |l: Vec<Value>| json!({"items": l});
+        let room = |number: &str, area: &str| json!({"room_number": number, "usable_area": {"value": format!("{area}.00"), "unit": "M2", "raw_value": area, "raw_unit": "m2"}});
+        let rooms = |l: Vec<Value>| json!({"rooms": l});
+        let (energy, cost_domain, building) = (
+            Domain::EnergyReport,
+            Domain::OperatingCost,
+            Domain::OfficeBuilding,
+        );
+        type Case = (
+            &'static str,
+            Domain,
+            Vec<SourceReport>,
+            Value,
+            &'static [&'static str],
+        );
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ("lines that agree", energy, vec![county(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")])), province(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]))], lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]), &[]),
+            ("one carrier differs: the conflict names its line", energy, vec![county(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")])), province(lines(vec![line("ELECTRICITY", "96"), line("HEAT", "5")]))], lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]), &["lines[ELECTRICITY].amount"]),
+            ("lines in another order agree", energy, vec![county(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")])), province(lines(vec![line("HEAT", "5"), line("ELECTRICITY", "100")]))], lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]), &[]),
+            ("a line the province lacks is kept, a conflict on the line", energy, vec![county(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")])), province(lines(vec![line("ELECTRICITY", "100")]))], lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]), &["lines[HEAT]"]),
+            ("a line only the province has is left out, a conflict on the line", energy, vec![county(lines(vec![line("ELECTRICITY", "100")])), province(lines(vec![line("ELECTRICITY", "100"), line("HEAT", "5")]))], lines(vec![line("ELECTRICITY", "100")]), &["lines[HEAT]"]),
+            ("a report without lines does not erase them", energy, vec![county(lines(vec![])), province(lines(vec![line("ELECTRICITY", "96")]))], lines(vec![line("ELECTRICITY", "96")]), &[]),
+            ("one cost item differs", cost_domain, vec![county(items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "200")])), province(items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "150")]))], items(vec![cost("TRAVEL", "差旅费", "800"), cost("TRAINING", "培训费", "200")]), &["items[TRAINING].amount"]),
+            ("two local items of one national item stay apart", cost_domain, vec![county(items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "50")])), province(items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "60")]))], items(vec![cost("OFFICE_AND_PRINTING", "办公费", "100"), cost("OFFICE_AND_PRINTING", "印刷费", "50")]), &["items[OFFICE_AND_PRINTING#2].amount"]),
+            ("one room's area differs", building, vec![county(rooms(vec![room("301", "18"), room("302", "12")])), province(rooms(vec![room("301", "18"), room("302", "14")]))], rooms(vec![room("301", "18"), room("302", "12")]), &["rooms[302].usable_area"]),
+            ("how a line was converted is not compared", energy, vec![county(lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "100", "raw_unit": "升"}, "coefficient_source": "GB/T 2589-2020 附录A；0.73 kg/L"})])), province(lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "73", "raw_unit": "kg"}, "coefficient_source": "GB/T 2589-2020 附录A"})]))], lines(vec![json!({"carrier": "GASOLINE", "amount": {"value": "73.000000", "unit": "KG", "raw_value": "100", "raw_unit": "升"}, "coefficient_source": "GB/T 2589-2020 附录A；0.73 kg/L"})]), &[]),
+            ("arrays without a key are compared whole", energy, vec![county(json!({"tags": [1, 2]})), province(json!({"tags": [1, 3]}))], json!({"tags": [1, 2]}), &["tags"]),
+        ];
+        for (name, domain, reports, values, conflicts) in cases {
+            assert_eq!(
+                shipped(domain, reports),
+                (values, conflicts.iter().map(|c| c.to_string()).collect()),
+                "{name}"
+            );
+        }
+    }
+
+    /// Item 6: an unknown status label (OTHER with its text in `reported_status`) takes part
+    /// in conflict detection, and its text goes with the status that won.
+    #[test]
+    fn unknown_labels_take_part_in_conflicts() {
+        let county = |v: Value| report("county", County, 0, v);
+        let province = |v: Value| report("province", Province, 30, v);
+        let s = |status: &str, raw: Option<&str>| json!({"status": status, "reported_status": raw});
+        type Case = (
+            &'static str,
+            Vec<SourceReport>,
+            Value,
+            &'static [&'static str],
+        );
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ("a known label against an unknown one: the owner's, without the other's text", vec![county(s("IDLE", None)), province(s("OTHER", Some("停驶维修")))], s("IDLE", None), &["status"]),
+            ("the owner's unknown label is kept with its text", vec![county(s("OTHER", Some("停驶维修"))), province(s("IDLE", None))], s("OTHER", Some("停驶维修")), &["status"]),
+            ("two unknown labels differ: a conflict on the text", vec![county(s("OTHER", Some("停驶维修"))), province(s("OTHER", Some("调拨中")))], s("OTHER", Some("停驶维修")), &["reported_status"]),
+            ("the same unknown label twice agrees", vec![county(s("OTHER", Some("停驶维修"))), province(s("OTHER", Some("停驶维修")))], s("OTHER", Some("停驶维修")), &[]),
+            ("no status at the owner: the province's, with its text", vec![county(json!({"status": null, "reported_status": null})), province(s("OTHER", Some("停驶维修")))], s("OTHER", Some("停驶维修")), &[]),
+        ];
+        for (name, reports, values, conflicts) in cases {
+            assert_eq!(
+                shipped(Domain::Vehicle, reports),
+                (values, conflicts.iter().map(|c| c.to_string()).collect()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_of_the_lines_can_be_left_uncompared() {
+        let line = |cost: &str| json!({"carrier": "HEAT", "cost": cost});
+        let reports = BTreeMap::from([
+            (
+                "county".to_owned(),
+                report("county", County, 0, json!({"lines": [line("5")], "x": 1})),
+            ),
+            (
+                "city".to_owned(),
+                report("city", Prefecture, 5, json!({"lines": [line("6")], "x": 2})),
+            ),
+        ]);
+        let mut policy = SurvivorshipPolicy::shipped()
+            .for_domain(Domain::EnergyReport)
+            .clone();
+        policy.not_compared = BTreeSet::from(["lines.cost".to_owned()]);
+        let merged = merge("E1", &reports, &policy);
+        let fields: Vec<&str> = merged.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["x"]);
+        assert_eq!(merged.values["lines"], json!([line("5")]));
+    }
+
+    #[test]
+    fn a_line_conflict_lists_every_report_of_the_array() {
+        let line = |v: &str| json!({"carrier": "HEAT", "amount": {"value": format!("{v}.000000"), "unit": "GJ", "raw_value": v, "raw_unit": "GJ"}});
+        let reports = BTreeMap::from([
+            (
+                "county".to_owned(),
+                report("county", County, 0, json!({"lines": []})),
+            ),
+            (
+                "city".to_owned(),
+                report("city", Prefecture, 5, json!({"lines": [line("5")]})),
+            ),
+            (
+                "province".to_owned(),
+                report("province", Province, 9, json!({"lines": [line("6")]})),
+            ),
+        ]);
+        let policy = SurvivorshipPolicy::shipped();
+        let merged = merge("E1", &reports, policy.for_domain(Domain::EnergyReport));
+        let conflict = &merged.conflicts[0];
+        assert_eq!(conflict.field, "lines[HEAT].amount");
+        assert_eq!(conflict.rule, SurvivorshipRule::OwningLevel);
+        let systems: Vec<&str> = conflict
+            .values
+            .iter()
+            .map(|v| v.provenance.source_system_id.as_str())
+            .collect();
+        assert_eq!(
+            systems,
+            ["city", "province"],
+            "the reports holding the line"
+        );
+        assert_eq!(
+            conflict.chosen_value.as_deref(),
+            Some(text(&line("5")["amount"]).as_str())
+        );
+    }
+
     #[test]
     fn report_fields_are_not_conflicts() {
         let mut state = EntityState::default();
@@ -918,13 +1336,15 @@ mod tests {
     #[test]
     fn shipped_policy_parses() {
         let policy = SurvivorshipPolicy::shipped();
-        assert_eq!(
-            policy.for_domain(Domain::EnergyReport).rule,
-            SurvivorshipRule::LatestSourceTimestamp
-        );
-        assert_eq!(
-            policy.for_domain(Domain::Vehicle).rule,
-            SurvivorshipRule::ClosestToSource
-        );
+        for domain in Domain::ALL {
+            let want = match domain {
+                Domain::VehiclePosition => SurvivorshipRule::ClosestToSource,
+                _ => SurvivorshipRule::OwningLevel,
+            };
+            assert_eq!(policy.for_domain(domain).rule, want, "{domain}");
+            assert!(policy.for_domain(domain).fields.is_empty(), "{domain}");
+        }
+        let energy = policy.for_domain(Domain::EnergyReport);
+        assert_eq!(energy.line_keys["lines"], "carrier");
     }
 }

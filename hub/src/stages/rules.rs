@@ -511,6 +511,7 @@ impl ChecksFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schemas::records::{AssetStatus, VehicleStatus};
 
     #[test]
     fn embedded_rules_load() {
@@ -555,6 +556,60 @@ mod tests {
             r.labels.vehicle_usage_category.get("law_enforcement"),
             Some(VehicleUsageCategory::LawEnforcement)
         );
+    }
+
+    /// Status labels found in the wild, one line per label: the symbol it must map to.
+    #[test]
+    fn status_labels_found_in_the_wild() {
+        let r = Rules::embedded();
+        let vehicle = |l: &str| r.labels.vehicle_status.get(l);
+        let asset = |l: &str| r.labels.asset_status.get(l);
+        let cases = [
+            ("vehicle 停用", vehicle("停用"), Some(VehicleStatus::Idle)),
+            ("vehicle 封存", vehicle("封存"), Some(VehicleStatus::Idle)),
+            (
+                "vehicle 报废",
+                vehicle("报废"),
+                Some(VehicleStatus::Disposed),
+            ),
+            (
+                "vehicle 待处置",
+                vehicle("待处置"),
+                Some(VehicleStatus::PendingDisposal),
+            ),
+            ("vehicle unknown", vehicle("停驶维修"), None),
+        ];
+        for (name, got, want) in cases {
+            assert_eq!(got, want, "{name}");
+        }
+        let cases = [
+            ("asset 停用", asset("停用"), Some(AssetStatus::Idle)),
+            ("asset 封存", asset("封存"), Some(AssetStatus::Idle)),
+            ("asset 报废", asset("报废"), Some(AssetStatus::Disposed)),
+            (
+                "asset 待处置",
+                asset("待处置"),
+                Some(AssetStatus::PendingDisposal),
+            ),
+            ("asset unknown", asset("调剂中"), None),
+        ];
+        for (name, got, want) in cases {
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// Every status label says where it is used: a comment on its line.
+    #[test]
+    fn status_labels_name_their_source() {
+        let mut table = "";
+        for line in LABELS_TOML.lines() {
+            if let Some(name) = line.strip_prefix('[') {
+                table = name.trim_end_matches(']');
+            } else if table.ends_with("_status") && !line.contains("OTHER") {
+                let label = line.trim_start().starts_with('"') || line.contains("= [\"");
+                assert!(!label || line.contains('#'), "[{table}] {line}: no source");
+            }
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@
 //! | `date_month_only` | warning | normalise | a date given as a month only; the first of the month is recorded |
 //! | `date_implausible` | warning | validate | a date (or completion year) before the earliest plausible one or after the report was received; left out |
 //! | `enum_unmapped` | warning | normalise | a category label not in `labels.toml`; left out, or 其他 where the national record requires one |
+//! | `status_unmapped` | warning | normalise | a status label not in `labels.toml`; recorded as OTHER with the label as sent in `reported_status`, so it still takes part in conflict detection |
 //! | `category_edition_inferred` | warning | normalise | an asset category without its GB/T 14885 edition; inferred from the code's shape |
 //! | `category_edition_mismatch` | warning | validate | the declared edition contradicts the code's shape; the shape wins |
 //! | `total_not_reported` | warning | normalise | no stated total; the computed one is published |
@@ -169,6 +170,8 @@ rules! {
         "日期不合理，未采用", "implausible date, left out";
     ENUM_UNMAPPED = "enum_unmapped", Warning, Normalise,
         "分类取值无法识别", "unknown category label";
+    STATUS_UNMAPPED = "status_unmapped", Warning, Normalise,
+        "状态取值无法识别，记为其他并保留原文", "unknown status label, recorded as OTHER with the label as sent";
     CATEGORY_EDITION_INFERRED = "category_edition_inferred", Warning, Normalise,
         "未声明资产分类标准版本，按代码形式判定", "asset category edition inferred from the code";
     CATEGORY_EDITION_MISMATCH = "category_edition_mismatch", Warning, Validate,
@@ -494,6 +497,28 @@ impl<'r> Checker<'r> {
             self.report(&ENUM_UNMAPPED, field, format!("「{sent}」"));
         }
         value
+    }
+
+    /// A status label → its symbol and, when no symbol matches, the label as sent: an
+    /// unknown status is `other` with its text kept (`reported_status`) and a warning, so
+    /// that it still takes part in conflict detection. `(None, None)` if nothing was sent.
+    pub fn status<E: Copy>(
+        &mut self,
+        field: &str,
+        sent: Option<&str>,
+        labels: &Labels<E>,
+        other: E,
+    ) -> (Option<E>, Option<String>) {
+        let Some(sent) = sent.and_then(text::fold) else {
+            return (None, None);
+        };
+        match labels.get(&sent) {
+            Some(symbol) => (Some(symbol), None),
+            None => {
+                self.report(&STATUS_UNMAPPED, field, format!("「{sent}」"));
+                (Some(other), Some(sent))
+            }
+        }
     }
 
     /// A category label the record cannot do without: an unknown one is the error `rule`.

@@ -12,8 +12,8 @@
 use crate::divisions::{Level, PROVINCES};
 use crate::rng::{label, mix};
 use crate::world::{
-    ACQUISITION_MODES, ASSET_CATEGORIES, AreaEntities, EnergyReport, USAGE_CATEGORIES, World, coef,
-    round2,
+    ACQUISITION_MODES, ASSET_CATEGORIES, AreaEntities, EnergyReport, STALE_COST_ITEM,
+    USAGE_CATEGORIES, World, asset_status_symbol, coef, round2,
 };
 use crate::{codes, geo};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -119,8 +119,11 @@ pub enum Difference {
     PriceTenThousandYuan,
     /// Gasoline and diesel in kg (L × 0.73 / 0.86).
     FuelKg,
-    /// Entities flagged stale show the previous revision: institutions their previous 实有人数,
-    /// energy reports the previous revision (electricity, gas and water ≈ 4 % lower).
+    /// Entities flagged stale show the previous revision, though the copy is synced later
+    /// than the owning level's: institutions their previous 实有人数, energy reports the
+    /// previous revision (electricity, gas and water ≈ 4 % lower), operating costs the
+    /// previous 培训费 (10 % lower: one line of `items`), asset cards the status before the
+    /// change (在用).
     StaleRevision,
     /// Total energy recomputed with natural gas at 1.33 kgce/m³ instead of 1.2143.
     TotalRecomputed,
@@ -419,6 +422,52 @@ pub struct Record {
     pub key: String,
     /// Cells in the order of [`SystemProfile::fields`].
     pub cells: Vec<Cell>,
+    /// What the national record holds where levels differ by design, if this record's level
+    /// owns the entity.
+    pub national: Vec<NationalValue>,
+}
+
+/// A value of the national record when the record's level owns the entity — the lowest level
+/// that reported it (survivorship by ownership) — for the fields where levels differ by design
+/// (stale copies, one line of an array, status labels).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NationalValue {
+    /// The national field; array lines by key (`lines[ELECTRICITY].amount`).
+    pub field: &'static str,
+    /// The value in national form: an amount's or count's number in the canonical unit (kWh,
+    /// m³, 元, persons), a symbol, or null.
+    pub value: serde_json::Value,
+    /// The entity's value in the revision the record shows, before rounding: reports of one
+    /// entity whose `shown` values differ (both present) disagree, a conflict on `field`.
+    pub shown: Option<String>,
+}
+
+impl NationalValue {
+    fn number(field: &'static str, value: f64, shown: f64) -> Self {
+        NationalValue {
+            field,
+            value: serde_json::json!(value),
+            shown: Some(format!("{shown:?}")),
+        }
+    }
+
+    fn text(field: &'static str, value: Option<&str>) -> Self {
+        NationalValue {
+            field,
+            value: value.map_or(serde_json::Value::Null, serde_json::Value::from),
+            shown: value.map(str::to_owned),
+        }
+    }
+}
+
+/// A number as the system writes it with `decimals` decimals, read back, times `factor` to
+/// its canonical unit.
+fn as_written(value: f64, decimals: usize, factor: f64) -> f64 {
+    Cell::Num(value, decimals)
+        .text()
+        .parse::<f64>()
+        .unwrap_or(f64::NAN)
+        * factor
 }
 
 impl Record {
@@ -554,7 +603,13 @@ fn differences(level: Level, domain: Domain) -> Vec<Difference> {
                 domain == Domain::EnergyReport
             }
             PriceTenThousandYuan => matches!(domain, Domain::Vehicle | Domain::OperatingCost),
-            StaleRevision => matches!(domain, Domain::Institution | Domain::EnergyReport),
+            StaleRevision => matches!(
+                domain,
+                Domain::Institution
+                    | Domain::EnergyReport
+                    | Domain::OperatingCost
+                    | Domain::AssetCard
+            ),
             Gcj02 => domain == Domain::VehiclePosition,
         })
         .collect()
@@ -848,10 +903,18 @@ impl Simulator {
         let num = |v: f64, d: usize| Cell::Num(v, d);
         let int = |v: u32| Cell::Num(f64::from(v), 0);
         let area_code = self.world.areas()[a].code;
+        let mut national = Vec::new();
         let (key, body): (String, Vec<Cell>) = match p.domain {
             Domain::Institution => {
                 let i = &e.institutions[local];
                 let stale = has(Difference::StaleRevision) && i.stale_upstream;
+                let staff = if stale {
+                    i.actual_staff_previous
+                } else {
+                    i.actual_staff
+                };
+                let staff = f64::from(staff);
+                national.push(NationalValue::number("actual_staff", staff, staff));
                 (
                     i.uscc.clone(),
                     vec![
@@ -977,6 +1040,20 @@ impl Simulator {
                     coef::NATURAL_GAS
                 };
                 let total = r.total_kgce_with(gas_coef);
+                let kwh = if has(Difference::Electricity10kKwh) {
+                    as_written(r.electricity_kwh / 10_000.0, 4, 10_000.0)
+                } else {
+                    as_written(r.electricity_kwh, 2, 1.0)
+                };
+                national.extend([
+                    NationalValue::number("lines[ELECTRICITY].amount", kwh, r.electricity_kwh),
+                    NationalValue::number(
+                        "lines[NATURAL_GAS].amount",
+                        as_written(r.natural_gas_m3, 2, 1.0),
+                        r.natural_gas_m3,
+                    ),
+                    NationalValue::number("water", as_written(r.water_m3, 2, 1.0), r.water_m3),
+                ]);
                 let (elec, total_cell, water) = (
                     if has(Difference::Electricity10kKwh) {
                         num(r.electricity_kwh / 10_000.0, 4)
@@ -1017,7 +1094,25 @@ impl Simulator {
                 )
             }
             Domain::OperatingCost => {
-                let c = &e.costs[local];
+                let current = &e.costs[local];
+                let inst = &e.institutions[current.owner as usize];
+                let stale = has(Difference::StaleRevision) && inst.stale_upstream;
+                let c = &if stale {
+                    current.previous_revision()
+                } else {
+                    current.clone()
+                };
+                let training = c.items[STALE_COST_ITEM];
+                let yuan = if has(Difference::PriceTenThousandYuan) {
+                    as_written(training / 10_000.0, 4, 10_000.0)
+                } else {
+                    as_written(training, 2, 1.0)
+                };
+                national.push(NationalValue::number(
+                    "items[TRAINING].amount",
+                    yuan,
+                    training,
+                ));
                 let money = |v: f64| {
                     if has(Difference::PriceTenThousandYuan) {
                         num(v / 10_000.0, 4)
@@ -1038,6 +1133,15 @@ impl Simulator {
             }
             Domain::AssetCard => {
                 let c = &e.assets[local];
+                let inst = &e.institutions[c.owner as usize];
+                // A stale copy still shows the card before its status changed.
+                let stale = has(Difference::StaleRevision) && inst.stale_upstream;
+                let status = if stale { "在用" } else { c.status_zh };
+                let symbol = asset_status_symbol(status);
+                national.extend([
+                    NationalValue::text("status", Some(symbol.unwrap_or("OTHER"))),
+                    NationalValue::text("reported_status", symbol.is_none().then_some(status)),
+                ]);
                 (
                     format!("{}|{}", c.owner_uscc, c.asset_code),
                     vec![
@@ -1052,7 +1156,7 @@ impl Simulator {
                         num(round2(c.original_value - c.accumulated_depreciation), 2),
                         t(ACQUISITION_MODES[c.acquisition].0),
                         t(&c.acquisition_date.to_string()),
-                        t(c.status_zh),
+                        t(status),
                     ],
                 )
             }
@@ -1068,6 +1172,7 @@ impl Simulator {
             updated_at,
             key,
             cells,
+            national,
         }
     }
 
@@ -1081,9 +1186,11 @@ impl Simulator {
         for (i, p) in self.systems.iter().enumerate() {
             let mut record_ids = Vec::new();
             let mut entity_keys = Vec::new();
+            let mut national = Vec::new();
             self.for_each_record(i, |r| {
                 record_ids.push(r.id);
                 entity_keys.push(r.key);
+                national.push(r.national);
             });
             let set = domains.entry(p.domain.as_str()).or_default();
             set.extend(entity_keys.iter().cloned());
@@ -1096,6 +1203,7 @@ impl Simulator {
                 record_count: record_ids.len(),
                 record_ids,
                 entity_keys,
+                national,
                 expected_quarantine: Vec::new(),
             });
         }
@@ -1161,6 +1269,9 @@ pub struct SystemTruth {
     pub record_ids: Vec<String>,
     /// The entity key of each record, parallel to `record_ids`.
     pub entity_keys: Vec<String>,
+    /// What the national record holds where levels differ by design if this system owns the
+    /// entity (its level is the lowest that reported it), parallel to `record_ids`.
+    pub national: Vec<Vec<NationalValue>>,
     /// Rows of exported files that are malformed on purpose and must go to quarantine.
     pub expected_quarantine: Vec<QuarantineExpectation>,
 }
@@ -1447,7 +1558,10 @@ mod tests {
                     .sum();
                 let total = num(cell(pp, up, "total"));
                 assert!((items - total).abs() < 0.05, "{items} vs {total}");
-                assert!((num(cell(pref, &r, "total")) * 1e4 - total).abs() < 1.0);
+                // A stale province copy differs by its previous 培训费.
+                let training = |s: &SystemProfile, r: &Record| num(cell(s, r, "cost_training"));
+                let gap = (training(pref, &r) * 1e4 - training(pp, up)).abs();
+                assert!((num(cell(pref, &r, "total")) * 1e4 - total).abs() < 1.0 + gap);
                 // Personnel ≈ 60–90 % of the total.
                 let share = num(cell(pp, up, "cost_personnel")) / total;
                 assert!((0.6..0.9).contains(&share), "{share}");
@@ -1455,6 +1569,68 @@ mod tests {
             }
         }
         assert!(n > 10, "{n}");
+    }
+
+    /// The scenarios of survivorship by ownership: stale upper-level copies synced later
+    /// than the owner's report, one line of an array that differs, and status labels found
+    /// in the wild plus one unknown.
+    #[test]
+    fn owning_level_scenarios_appear() {
+        let sim = sim();
+        let truth = sim.ground_truth();
+        // entity → (level, updated_at, national values) of every report.
+        type Report = (Level, DateTime<Utc>, Vec<NationalValue>);
+        let mut reports: HashMap<(Domain, String), Vec<Report>> = HashMap::new();
+        for (i, s) in truth.systems.iter().enumerate() {
+            let mut pos = 0;
+            sim.for_each_record(i, |r| {
+                reports.entry((s.domain, r.key.clone())).or_default().push((
+                    s.level,
+                    sim.updated_at(i, pos),
+                    r.national,
+                ));
+                pos += 1;
+            });
+        }
+        let mut stale_synced_later: BTreeMap<(Domain, &str), usize> = BTreeMap::new();
+        let mut labels: BTreeMap<String, usize> = BTreeMap::new();
+        for ((domain, _), rs) in &reports {
+            let owner = rs.iter().max_by_key(|r| r.0).expect("a report");
+            for r in rs {
+                for (mine, theirs) in r.2.iter().zip(&owner.2) {
+                    if mine.shown.is_some()
+                        && theirs.shown.is_some()
+                        && mine.shown != theirs.shown
+                        && r.1 > owner.1
+                    {
+                        *stale_synced_later.entry((*domain, mine.field)).or_default() += 1;
+                    }
+                    if mine.field == "reported_status" || mine.field == "status" {
+                        *labels.entry(mine.value.to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        for field in [
+            (Domain::Institution, "actual_staff"),
+            (Domain::EnergyReport, "lines[ELECTRICITY].amount"),
+            (Domain::OperatingCost, "items[TRAINING].amount"),
+            (Domain::AssetCard, "status"),
+        ] {
+            assert!(
+                stale_synced_later.get(&field).is_some_and(|n| *n > 0),
+                "{field:?}: {stale_synced_later:?}"
+            );
+        }
+        for label in [
+            "\"IDLE\"",
+            "\"DISPOSED\"",
+            "\"PENDING_DISPOSAL\"",
+            "\"OTHER\"",
+            "\"调剂中\"",
+        ] {
+            assert!(labels.contains_key(label), "{label}: {labels:?}");
+        }
     }
 
     #[test]

@@ -532,8 +532,34 @@ pub const ACQUISITION_MODES: [(&str, &str); 4] = [
     ("自建", "SELF_BUILT"),
 ];
 
-/// Asset status labels, weighted towards 在用 (in use).
-const ASSET_STATUSES: [&str; 6] = ["在用", "在用", "在用", "在用", "闲置", "待处置"];
+/// Asset status labels, weighted towards 在用 (in use): the labels found in the wild (停用,
+/// 封存, 报废, 待处置) and one that `hub/config/labels.toml` does not know (调剂中), which the
+/// national record keeps as sent.
+const ASSET_STATUSES: [&str; 10] = [
+    "在用",
+    "在用",
+    "在用",
+    "在用",
+    "闲置",
+    "待处置",
+    "停用",
+    "封存",
+    "报废",
+    "调剂中",
+];
+
+/// An asset status label → its national symbol (huitong.common.AssetStatus) as
+/// `hub/config/labels.toml` maps it; `None` for a label it does not know (then OTHER, with
+/// the label kept).
+pub fn asset_status_symbol(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "在用" => "IN_USE",
+        "闲置" | "停用" | "封存" => "IDLE",
+        "待处置" => "PENDING_DISPOSAL",
+        "报废" => "DISPOSED",
+        _ => return None,
+    })
+}
 
 /// A fixed-asset card (资产卡片).
 #[derive(Debug, Clone, PartialEq)]
@@ -560,7 +586,7 @@ pub struct AssetCard {
     pub acquisition: usize,
     /// Acquisition date.
     pub acquisition_date: NaiveDate,
-    /// Status label (在用, 闲置, 待处置).
+    /// Status label (one of [`ASSET_STATUSES`]; 在用 for vehicles' cards).
     pub status_zh: &'static str,
 }
 
@@ -624,10 +650,23 @@ pub struct OperatingCost {
     pub office_area_m2: f64,
 }
 
+/// The item a stale revision of an operating cost differs in: 培训费 (training).
+pub const STALE_COST_ITEM: usize = 5;
+
 impl OperatingCost {
     /// Σ items, 元.
     pub fn total(&self) -> f64 {
         round2(self.items.iter().sum())
+    }
+
+    /// The previous revision (what a stale level shows): one item, 培训费, 10 % lower.
+    pub fn previous_revision(&self) -> OperatingCost {
+        let mut items = self.items;
+        items[STALE_COST_ITEM] = round2(items[STALE_COST_ITEM] * 0.9);
+        OperatingCost {
+            items,
+            ..self.clone()
+        }
     }
 }
 

@@ -454,6 +454,9 @@ pub enum SurvivorshipRule {
     ManualOverride,
     /// Any other rule (其他).
     Other,
+    /// The report of the owning level — the lowest level that reported the value — and among
+    /// reports of that level the one most recently changed at its source (属地层级优先).
+    OwningLevel,
 }
 
 /// One report's value of a field that reports disagree on (冲突取值)

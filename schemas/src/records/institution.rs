@@ -86,6 +86,10 @@ pub struct NationalInstitution {
     pub address: Option<String>,
     /// Registration status (机构状态).
     pub status: InstitutionStatus,
+    /// The status label as the source wrote it (原始状态), when it maps to no national symbol
+    /// (`status` is then `Other`).
+    #[serde(default)]
+    pub reported_status: Option<String>,
     /// Every report that contributed (数据来源).
     pub contributions: Vec<Provenance>,
     /// Fields the reports disagree on (数据冲突).

@@ -117,6 +117,10 @@ pub struct NationalVehicle {
     /// Ledger status (车辆状态).
     #[serde(default)]
     pub status: Option<VehicleStatus>,
+    /// The status label as the source wrote it (原始状态), when it maps to no national symbol
+    /// (`status` is then `Other`).
+    #[serde(default)]
+    pub reported_status: Option<String>,
     /// Asset-card code (资产编号).
     #[serde(default)]
     pub asset_code: Option<String>,

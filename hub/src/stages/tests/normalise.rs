@@ -62,6 +62,24 @@ fn line(carrier: &str, value: &str, unit: &str) -> String {
     })
 }
 
+fn vehicle_status(sent: Option<&str>) -> String {
+    let change = |r: &mut RawVehicle| r.status = sent.map(str::to_owned);
+    with(vehicle, change, |r| {
+        norm(r, |n| {
+            format!("{} {}", opt(n.status), opt(n.reported_status.as_ref()))
+        })
+    })
+}
+
+fn asset_status(sent: Option<&str>) -> String {
+    let change = |r: &mut RawAssetCard| r.status = sent.map(str::to_owned);
+    with(asset, change, |r| {
+        norm(r, |n| {
+            format!("{} {}", opt(n.status), opt(n.reported_status.as_ref()))
+        })
+    })
+}
+
 fn water(value: &str, unit: &str) -> String {
     with(
         energy,
@@ -336,7 +354,19 @@ fn normalise_table() {
         ("asset: category name not sent", category_name(None), "-"),
         ("building: areas by use", with(building, |_| {}, |r| norm(r, |n| format!("{:?} {}", n.areas[1].r#use, qty(Some(&n.areas[1].area))))), "ServiceRoom 2100.5 M2"),
         ("institution: status missing → ACTIVE", with(institution, |_| {}, |r| norm(r, |n| format!("{:?}", n.status))), "Active"),
-        ("institution: status unknown → OTHER", with(institution, |r| r.status = s("筹建中"), |r| norm(r, |n| format!("{:?}", n.status))), "Other"),
+        ("institution: status unknown → OTHER, text kept", with(institution, |r| r.status = s("筹建中"), |r| norm(r, |n| format!("{:?} {}", n.status, opt(n.reported_status.as_ref())))), "Other \"筹建中\""),
+        ("institution: status known, no text kept", with(institution, |r| r.status = s("注销"), |r| norm(r, |n| format!("{:?} {}", n.status, opt(n.reported_status.as_ref())))), "Revoked -"),
+        ("status: vehicle 停用", vehicle_status(Some("停用")), "Idle -"),
+        ("status: vehicle 封存", vehicle_status(Some("封存")), "Idle -"),
+        ("status: vehicle 报废", vehicle_status(Some("报废")), "Disposed -"),
+        ("status: vehicle 待处置", vehicle_status(Some("待处置")), "PendingDisposal -"),
+        ("status: vehicle unknown → OTHER, text kept (folded)", vehicle_status(Some(" 停驶维修（事故） ")), "Other \"停驶维修(事故)\""),
+        ("status: vehicle not sent", vehicle_status(None), "- -"),
+        ("status: asset 停用", asset_status(Some("停用")), "Idle -"),
+        ("status: asset 封存", asset_status(Some("封存")), "Idle -"),
+        ("status: asset 报废", asset_status(Some("报废")), "Disposed -"),
+        ("status: asset 待处置", asset_status(Some("待处置")), "PendingDisposal -"),
+        ("status: asset unknown → OTHER, text kept", asset_status(Some("调剂中")), "Other \"调剂中\""),
         // ---- errors stop normalisation ----
         ("error: bad USCC", with(cost, |r| r.uscc = "115301140151174048".into(), |r| norm(r, |n| n.uscc.clone())), "error uscc_check_character"),
         ("error: unknown carrier", line("沼气", "1", "立方米"), "error carrier_unknown"),

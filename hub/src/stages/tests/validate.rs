@@ -109,6 +109,10 @@ fn validate_table() {
         ("label: unknown quota category", with(quota, |r| r.usage_category = "公务用车".into(), codes), &["usage_category_unknown"]),
         ("label: unknown vehicle category is left out", with(vehicle, |r| r.usage_category = s("领导用车"), codes), &["enum_unmapped"]),
         ("label: unknown cost item becomes OTHER", with(cost, |r| r.items[1].item = "其他商品和服务支出".into(), codes), &["enum_unmapped"]),
+        ("label: unknown vehicle status kept as sent", with(vehicle, |r| r.status = s("停驶维修"), codes), &["status_unmapped"]),
+        ("label: unknown asset status kept as sent", with(asset, |r| r.status = s("调剂中"), codes), &["status_unmapped"]),
+        ("label: unknown institution status kept as sent", with(institution, |r| r.status = s("筹建中"), codes), &["status_unmapped"]),
+        ("label: 停用 is a vehicle status", with(vehicle, |r| r.status = s("停用"), codes), &[]),
         ("label: symbol itself", with(vehicle, |r| r.energy_type = s("phev"), codes), &[]),
         // ---- identity of buildings and assets ----
         ("building: malformed unit number, address identifies", with(building, |r| r.property_unit_number = s("530114-003"), codes), &["property_unit_number_malformed"]),
