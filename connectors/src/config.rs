@@ -182,8 +182,8 @@ pub enum ErrorsTolerance {
 pub enum SourceConfig {
     /// CSV files dropped into a folder.
     FileDrop(FileDropConfig),
-    /// A paginated JSON API.
-    HttpPoll(crate::sources::http_poll::HttpPollConfig),
+    /// A paginated JSON API (boxed: its settings are many times the others').
+    HttpPoll(Box<crate::sources::http_poll::HttpPollConfig>),
     /// A PostgreSQL table read by an `(updated_at, id)` watermark.
     SqlPoll(crate::sources::sql_poll::SqlPollConfig),
 }
