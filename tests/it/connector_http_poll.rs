@@ -1,7 +1,9 @@
-//! `http_poll` instances read the regional simulator's HTTP systems — in each pagination style,
-//! through 5xx answers, 429s, truncated and repeated pages and requests that outlast the
-//! instance's timeout, and over mTLS — and the raw topic then holds exactly the records the
-//! simulator's ground truth says each system serves.
+//! `http_poll` instances read the regional simulator's HTTP systems — in each pagination style
+//! and in each dialect of regional APIs (other parameter names, nested items, totals of records
+//! or pages or `hasMore`, offsets, `Link` headers, API keys from a file), through 5xx answers,
+//! 429s (`Retry-After` in seconds and as an HTTP date), truncated and repeated pages and
+//! requests that outlast the instance's timeout, and over mTLS — and the raw topic then holds
+//! exactly the records the simulator's ground truth says each system serves.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -179,6 +181,100 @@ async fn http_systems_are_ingested_exactly_despite_faults() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_systems_in_their_own_dialects_are_ingested_exactly_despite_faults() {
+    use simulator::server::Dialect;
+    let sim = Arc::new(Simulator::new(World::new(20_251_125, Size::Tiny)));
+    let (addr, _server) =
+        simulator::server::spawn(sim.clone(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("simulator");
+    let base = format!("http://{addr}");
+    let truth = sim.ground_truth();
+    let (_registry, registry_url) = start_registry().await;
+    let client = reqwest::Client::new();
+    let dir = std::env::temp_dir().join(unique("api-keys"));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let faults = serde_json::json!({
+        "error_5xx_rate": 0.3,
+        "rate_429_every": 4,
+        "truncate_pages": 1,
+        "repeat_pages": 2,
+    });
+    let quiet = serde_json::json!({});
+    // (dialect, the end read another way than the dialect's own, faults)
+    let cases = [
+        (Dialect::PageNoSize, None, &quiet),
+        (Dialect::PageNoSize, None, &faults),
+        (Dialect::Current, None, &faults),
+        (Dialect::HasMore, None, &faults),
+        (Dialect::HasMore, Some("end = \"short_page\" }"), &quiet),
+        (Dialect::Offset, None, &faults),
+        (Dialect::Link, None, &faults),
+    ];
+    let systems = vehicle_systems(&sim);
+    for (i, (dialect, end, faults)) in cases.into_iter().enumerate() {
+        let profile = systems[i % systems.len()];
+        let label = format!("{dialect:?} {end:?} {faults}");
+        let response = client
+            .post(format!("{base}/systems/{}/faults", profile.id))
+            .json(faults)
+            .send()
+            .await
+            .expect("setting faults");
+        assert!(response.status().is_success(), "{}", response.status());
+        // The API key from a file, as a mounted secret is.
+        let key = dir.join(format!("key-{i}"));
+        std::fs::write(&key, format!("{}\n", profile.token)).expect("key");
+        let mut source = simulator::connector_config::dialect_source(
+            profile,
+            &base,
+            dialect,
+            9,
+            &format!("{{ file = {:?} }}", key.display().to_string()),
+        );
+        if let Some(end) = end {
+            let at = source.rfind("end = ").expect("an end");
+            source.replace_range(at.., end);
+        }
+        source.push_str("\ntimeout = \"2s\"");
+        let (polls, topic) =
+            ingest(profile, &registry_url, (source, profile.id_field.clone())).await;
+        let (first, second) = polls.unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(second.written, 0, "{label}: a second poll repeats nothing");
+        assert_eq!(first.quarantined, 0, "{label}");
+        assert_exact(&truth, profile, &topic, &label);
+        let status: simulator::server::FaultStatus = client
+            .get(format!("{base}/systems/{}/faults", profile.id))
+            .send()
+            .await
+            .expect("reading faults")
+            .json()
+            .await
+            .expect("fault status");
+        if faults.as_object().is_some_and(|f| f.is_empty()) {
+            // One request per page of 9 (not one per record), and one for the second poll.
+            let records = truth
+                .systems
+                .iter()
+                .find(|s| s.id == profile.id)
+                .expect("system")
+                .record_ids
+                .len();
+            let pages = records.div_ceil(9).max(1) as u64
+                + u64::from(end.is_some() && records.is_multiple_of(9));
+            assert_eq!(status.requests, pages + 1, "{label}: {records} records");
+        } else {
+            let f = &status.faults;
+            assert!(
+                f.truncate_pages == 0 && f.repeat_pages == 0,
+                "{label}: every fault struck: {status:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use apache_avro::Schema;
 use schemas::contract::{self, SchemaName};
 
 use crate::divisions::Level;
+use crate::server::{Dialect, dialect_of};
 use crate::systems::{Datum, Domain, Protocol, SystemProfile};
 
 /// How a raw field takes a source field.
@@ -124,8 +125,67 @@ fn mappable(profile: &SystemProfile) -> bool {
     unmapped_fields(profile).is_empty()
 }
 
+/// The `[instance.source]` body reading `profile` at `base_url` in `dialect` ([`Dialect`]),
+/// `page_size` records per page, sending `key` (a TOML value: a quoted token,
+/// `{ env = "NAME" }` or `{ file = "PATH" }`) as the dialect's API key — in `X-Api-Key` for
+/// the numbered dialects, as the bearer token for the others.
+pub fn dialect_source(
+    profile: &SystemProfile,
+    base_url: &str,
+    dialect: Dialect,
+    page_size: usize,
+    key: &str,
+) -> String {
+    let (pagination, items) = match dialect {
+        Dialect::PageNoSize => (
+            format!(
+                "{{ style = \"page\", page_size = {page_size}, page_param = \"pageNo\", \
+                 size_param = \"size\", end = {{ total_records = \"/data/total\" }} }}"
+            ),
+            "/data/list",
+        ),
+        Dialect::Current => (
+            format!(
+                "{{ style = \"page\", page_size = {page_size}, page_param = \"current\", \
+                 size_param = \"size\", end = {{ total_pages = \"/data/pages\" }} }}"
+            ),
+            "/data/records",
+        ),
+        Dialect::HasMore => (
+            format!(
+                "{{ style = \"page\", page_size = {page_size}, page_param = \"pageNum\", \
+                 size_param = \"pageSize\", first_page = 0, \
+                 end = {{ has_more = \"/result/hasMore\" }} }}"
+            ),
+            "/result/rows",
+        ),
+        Dialect::Offset => (
+            format!(
+                "{{ style = \"offset\", limit = {page_size}, offset_param = \"start\", \
+                 limit_param = \"rows\", end = {{ total_records = \"numFound\" }} }}"
+            ),
+            "docs",
+        ),
+        Dialect::Link => (
+            format!("{{ style = \"link\", limit = {page_size}, limit_param = \"per_page\" }}"),
+            "",
+        ),
+    };
+    let auth = match dialect {
+        Dialect::PageNoSize | Dialect::HasMore => format!("headers = {{ \"X-Api-Key\" = {key} }}"),
+        Dialect::Current | Dialect::Offset | Dialect::Link => format!("bearer_token = {key}"),
+    };
+    format!(
+        "kind = \"http_poll\"\nurl = \"{base_url}/systems/{}/api/{}\"\n{auth}\n\
+         items_field = {items:?}\npagination = {pagination}",
+        profile.id,
+        dialect.path()
+    )
+}
+
 /// The `[[instance]]` tables for every system that can be mapped, reading over HTTP with the
-/// pagination its real counterpart uses (file and database systems by cursor).
+/// pagination and the dialect ([`dialect_of`]) its real counterpart uses (file and database
+/// systems by cursor).
 pub fn instances_toml(systems: &[SystemProfile], base_url: &str) -> String {
     systems
         .iter()
@@ -140,7 +200,8 @@ pub struct Overrides {
     pub instance_id: Option<String>,
     /// Topic (default: `raw.<domain>`).
     pub topic: Option<String>,
-    /// Pagination table (default: the system's own style, 200 per page).
+    /// Pagination table of the native API (default: the system's own dialect and style, 200
+    /// per page).
     pub pagination: Option<String>,
     /// The whole `[instance.source]` body instead of reading the system over HTTP, with the
     /// field holding the record id (e.g. a `sql_poll` of the PostgreSQL-backed system).
@@ -170,12 +231,19 @@ pub fn instance_toml(
         .map(|t| format!("topic = {t:?}\n"))
         .unwrap_or_default();
     let source = overrides.source.as_ref().map_or_else(
-        || {
-            format!(
+        || match dialect_of(profile).filter(|_| overrides.pagination.is_none()) {
+            Some(dialect) => dialect_source(
+                profile,
+                base_url,
+                dialect,
+                200,
+                &format!("{:?}", profile.token),
+            ),
+            None => format!(
                 "kind = \"http_poll\"\nurl = \"{base_url}/systems/{}/records\"\n\
                  bearer_token = \"{}\"\npagination = {pagination}",
                 profile.id, profile.token
-            )
+            ),
         },
         |(source, _)| source.clone(),
     );
@@ -412,6 +480,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Some county and prefecture systems are read in their own dialects: other parameter
+    /// names, nested items, totals of records or pages or `hasMore`, offsets, `Link` headers,
+    /// an API key header.
+    #[test]
+    fn some_systems_are_read_in_their_own_dialects() {
+        use connectors::config::SourceConfig;
+        let sim = sim();
+        let config = parsed(&sim);
+        let mut dialects = std::collections::BTreeSet::new();
+        for instance in &config.instances {
+            let profile = sim.system(&instance.system_id).expect("system").1;
+            let SourceConfig::HttpPoll(source) = &instance.source else {
+                continue;
+            };
+            match dialect_of(profile) {
+                Some(dialect) => {
+                    assert!(
+                        source.url.ends_with(&format!("/api/{}", dialect.path())),
+                        "{}",
+                        source.url
+                    );
+                    let keyed = source.headers.iter().any(|(name, _)| name == "x-api-key");
+                    assert_eq!(keyed, source.bearer_token.is_none(), "{}", instance.id);
+                    dialects.insert(dialect.path());
+                }
+                None => assert!(source.url.ends_with("/records"), "{}", source.url),
+            }
+        }
+        assert!(
+            dialects.len() >= 3,
+            "several dialects are wired: {dialects:?}"
+        );
     }
 
     /// Every field every system sends has a raw field, so no system is left out: asset cards'

@@ -11,6 +11,10 @@
 //!   With only `limit=` the cursor style starts from the beginning; with nothing, page 1 of 100.
 //!   Every system is served in all three styles; [`SystemProfile::protocol`] says which one its
 //!   real counterpart speaks.
+//! - `GET /systems/{id}/api/{dialect}` — the same records in one of the shapes regional APIs
+//!   come in ([`Dialect`]): other parameter names, items at a nested path, a total of records,
+//!   of pages or none but `hasMore`, offsets, `Link` headers; the token as a bearer token or
+//!   in `X-Api-Key`. Its 429s say `Retry-After` as an HTTP date.
 //! - `POST /systems/{id}/faults` with a [`Faults`] JSON body; `GET` shows a [`FaultStatus`]
 //!   (what is pending, requests and stalls so far), `DELETE` clears.
 //! - `GET /ground-truth`, `GET /healthz`.
@@ -103,6 +107,7 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/systems", get(list_systems))
         .route("/systems/{id}", get(get_system))
         .route("/systems/{id}/records", get(list_records))
+        .route("/systems/{id}/api/{dialect}", get(list_dialect))
         .route(
             "/systems/{id}/faults",
             get(get_faults).post(set_faults).delete(clear_faults),
@@ -173,6 +178,10 @@ fn system_json(sim: &Simulator, i: usize, p: &SystemProfile) -> serde_json::Valu
     let mut v = serde_json::to_value(p).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert("record_count".into(), sim.len(i).into());
+        o.insert(
+            "dialect".into(),
+            dialect_of(p).map_or(serde_json::Value::Null, |d| d.path().into()),
+        );
     }
     v
 }
@@ -256,6 +265,96 @@ struct ListQuery {
     updated_since: Option<String>,
 }
 
+/// The shapes of regional APIs the simulator serves every system in besides its own, at
+/// `GET /systems/{id}/api/{dialect}` (see [`Dialect::path`]). Each is a listing a new user meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// `?pageNo=1&size=50` (pages from 1): `{"code": 0, "data": {"list": [..], "total": N}}`,
+    /// the total counting records.
+    PageNoSize,
+    /// MyBatis-Plus's page: `?current=1&size=50`:
+    /// `{"code": 200, "data": {"records": [..], "total": N, "pages": P, ..}}`.
+    Current,
+    /// `?pageNum=0&pageSize=50` (pages from 0) and no total:
+    /// `{"result": {"rows": [..], "hasMore": true}}`.
+    HasMore,
+    /// `?start=0&rows=50` (offset and limit): `{"numFound": N, "start": 0, "docs": [..]}`.
+    Offset,
+    /// `?per_page=50`, then the page the `Link` header's `rel="next"` names (a relative
+    /// reference); the body is a bare array.
+    Link,
+}
+
+impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 5] = [
+        Dialect::PageNoSize,
+        Dialect::Current,
+        Dialect::HasMore,
+        Dialect::Offset,
+        Dialect::Link,
+    ];
+
+    /// Its path segment (`/systems/{id}/api/<path>`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Dialect::PageNoSize => "page-no-size",
+            Dialect::Current => "current",
+            Dialect::HasMore => "has-more",
+            Dialect::Offset => "offset",
+            Dialect::Link => "link",
+        }
+    }
+}
+
+/// The dialect the real counterpart of `profile` speaks, if not the simulator's native API:
+/// some county and prefecture systems paged by number or cursor, chosen by their id (the same
+/// in every world of the same systems).
+pub fn dialect_of(profile: &SystemProfile) -> Option<Dialect> {
+    use crate::divisions::Level;
+    use crate::systems::Protocol;
+    let paged = matches!(profile.protocol, Protocol::HttpPage | Protocol::HttpCursor);
+    let h = crate::rng::mix(crate::rng::label(&profile.id));
+    (paged && profile.level != Level::Province)
+        .then(|| Dialect::ALL.get((h % 8) as usize).copied())
+        .flatten()
+}
+
+/// Query parameters of a dialect's listing (each dialect reads its own).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DialectQuery {
+    page_no: Option<usize>,
+    size: Option<usize>,
+    current: Option<usize>,
+    page_num: Option<usize>,
+    page_size: Option<usize>,
+    start: Option<usize>,
+    rows: Option<usize>,
+    page: Option<usize>,
+    #[serde(rename = "per_page")]
+    per_page: Option<usize>,
+}
+
+/// What a listing request asks for.
+enum Listing {
+    /// `/systems/{id}/records` in one of the three native styles.
+    Native(ListQuery),
+    /// `/systems/{id}/api/{dialect}`.
+    Dialect(Dialect, DialectQuery),
+}
+
+/// A listing's answer before its items are read: their range, the body they go into, where in
+/// it, and a `Link` header.
+struct Shape {
+    range: std::ops::Range<usize>,
+    envelope: serde_json::Value,
+    /// JSON pointer of the items in `envelope` (`""`: the body is the array).
+    items_at: &'static str,
+    link: Option<String>,
+}
+
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
@@ -277,13 +376,40 @@ async fn list_records(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
+    serve_listing(s, id, headers, Listing::Native(q)).await
+}
+
+async fn list_dialect(
+    State(s): State<Arc<AppState>>,
+    Path((id, dialect)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(q): Query<DialectQuery>,
+) -> Response {
+    match Dialect::ALL.into_iter().find(|d| d.path() == dialect) {
+        Some(d) => serve_listing(s, id, headers, Listing::Dialect(d, q)).await,
+        None => error(StatusCode::NOT_FOUND, "UNKNOWN_API", "接口不存在"),
+    }
+}
+
+async fn serve_listing(
+    s: Arc<AppState>,
+    id: String,
+    headers: HeaderMap,
+    listing: Listing,
+) -> Response {
     let Some((sys, profile)) = s.sim.system(&id) else {
         return error(StatusCode::NOT_FOUND, "UNKNOWN_SYSTEM", "系统不存在");
     };
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if auth != Some(format!("Bearer {}", profile.token).as_str()) {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let bearer = text(header::AUTHORIZATION) == Some(format!("Bearer {}", profile.token).as_str());
+    // Dialects take the token as an API key too.
+    let key = matches!(listing, Listing::Dialect(..))
+        && text(header::HeaderName::from_static("x-api-key")) == Some(profile.token.as_str());
+    if !bearer && !key {
         return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "令牌无效或缺失");
     }
 
@@ -320,8 +446,17 @@ async fn list_records(
                 "RATE_LIMITED",
                 "请求过于频繁，请稍后重试",
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            // Native listings say delay-seconds; dialects an HTTP date (RFC 9110 §10.2.3).
+            let after = match listing {
+                Listing::Native(_) => HeaderValue::from_static("1"),
+                Listing::Dialect(..) => HeaderValue::from_str(
+                    &(Utc::now() + chrono::Duration::seconds(1))
+                        .format("%a, %d %b %Y %H:%M:%S GMT")
+                        .to_string(),
+                )
+                .unwrap_or(HeaderValue::from_static("1")),
+            };
+            r.headers_mut().insert(header::RETRY_AFTER, after);
             return r;
         }
         Some(status) => return error(status, "UNAVAILABLE", "服务暂不可用"),
@@ -330,63 +465,20 @@ async fn list_records(
 
     let total = s.sim.len(sys);
     let sim = s.sim.clone();
-    // Work out the range and the envelope of the style asked for.
-    let (range, mut envelope) = if let Some(since) = &q.updated_since {
-        let Ok(t) = DateTime::parse_from_rfc3339(since) else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "BAD_UPDATED_SINCE",
-                "updated_since 须为 RFC 3339 时间",
-            );
-        };
-        let t: DateTime<Utc> = t.into();
-        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        let start = sim.first_updated_after(sys, t);
-        let end = (start + limit).min(total);
-        let next = if end > start {
-            rfc3339(sim.updated_at(sys, end - 1))
-        } else {
-            since.clone()
-        };
-        (
-            start..end,
-            serde_json::json!({ "has_more": end < total, "next_updated_since": next }),
-        )
-    } else if q.cursor.is_some() || (q.limit.is_some() && q.page.is_none() && q.offset.is_none()) {
-        let start = match q.cursor.as_deref() {
-            None | Some("") => 0,
-            Some(c) => match cursor_pos(&id, c) {
-                Some(p) if p <= total => p,
-                _ => return error(StatusCode::BAD_REQUEST, "BAD_CURSOR", "游标无效"),
-            },
-        };
-        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        let end = (start + limit).min(total);
-        let next = (end < total).then(|| cursor_token(&id, end));
-        (start..end, serde_json::json!({ "next_cursor": next }))
-    } else {
-        let size = q
-            .page_size
-            .or(q.limit)
-            .unwrap_or(DEFAULT_PAGE)
-            .clamp(1, MAX_PAGE);
-        let start = match (q.offset, q.page) {
-            (Some(o), _) => o,
-            (None, Some(0)) => return error(StatusCode::BAD_REQUEST, "BAD_PAGE", "页码从 1 开始"),
-            (None, p) => (p.unwrap_or(1) - 1) * size,
-        }
-        .min(total);
-        let end = (start + size).min(total);
-        (
-            start..end,
-            serde_json::json!({
-                "page": start / size + 1,
-                "page_size": size,
-                "total": total,
-                "total_pages": total.div_ceil(size),
-            }),
-        )
+    let shape = match listing {
+        Listing::Native(q) => native_shape(&sim, sys, &id, &q),
+        Listing::Dialect(dialect, q) => Ok(dialect_shape(&id, total, dialect, &q)),
     };
+    let Shape {
+        range,
+        mut envelope,
+        items_at,
+        link,
+    } = match shape {
+        Ok(shape) => shape,
+        Err((status, code, message)) => return error(status, code, message),
+    };
+
     let records = match tokio::task::spawn_blocking(move || sim.records(sys, range)).await {
         Ok(r) => r,
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "内部错误"),
@@ -422,18 +514,163 @@ async fn list_records(
         (truncate, std::mem::take(&mut items))
     };
     let json_items: Vec<serde_json::Value> = items.drain(..).map(|r| r.to_json(profile)).collect();
-    if let Some(o) = envelope.as_object_mut() {
-        o.insert("items".into(), serde_json::Value::Array(json_items));
+    match envelope.pointer_mut(items_at) {
+        Some(slot) => *slot = serde_json::Value::Array(json_items),
+        None => {
+            if let Some(o) = envelope.as_object_mut() {
+                o.insert("items".into(), serde_json::Value::Array(json_items));
+            }
+        }
     }
     let mut body = serde_json::to_vec(&envelope).unwrap_or_default();
     if truncate {
         body.truncate(body.len() / 2);
     }
-    (
+    let mut response = (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    response
+}
+
+/// Why a listing request is refused: its status, code and message (see [`error`]).
+type Refusal = (StatusCode, &'static str, &'static str);
+
+/// The range and envelope of a native listing.
+fn native_shape(sim: &Simulator, sys: usize, id: &str, q: &ListQuery) -> Result<Shape, Refusal> {
+    let total = sim.len(sys);
+    let (range, envelope) = if let Some(since) = &q.updated_since {
+        let Ok(t) = DateTime::parse_from_rfc3339(since) else {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "BAD_UPDATED_SINCE",
+                "updated_since 须为 RFC 3339 时间",
+            ));
+        };
+        let t: DateTime<Utc> = t.into();
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let start = sim.first_updated_after(sys, t);
+        let end = (start + limit).min(total);
+        let next = if end > start {
+            rfc3339(sim.updated_at(sys, end - 1))
+        } else {
+            since.clone()
+        };
+        (
+            start..end,
+            serde_json::json!({ "has_more": end < total, "next_updated_since": next }),
+        )
+    } else if q.cursor.is_some() || (q.limit.is_some() && q.page.is_none() && q.offset.is_none()) {
+        let start = match q.cursor.as_deref() {
+            None | Some("") => 0,
+            Some(c) => match cursor_pos(id, c) {
+                Some(p) if p <= total => p,
+                _ => return Err((StatusCode::BAD_REQUEST, "BAD_CURSOR", "游标无效")),
+            },
+        };
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let end = (start + limit).min(total);
+        let next = (end < total).then(|| cursor_token(id, end));
+        (start..end, serde_json::json!({ "next_cursor": next }))
+    } else {
+        let size = q
+            .page_size
+            .or(q.limit)
+            .unwrap_or(DEFAULT_PAGE)
+            .clamp(1, MAX_PAGE);
+        let start = match (q.offset, q.page) {
+            (Some(o), _) => o,
+            (None, Some(0)) => {
+                return Err((StatusCode::BAD_REQUEST, "BAD_PAGE", "页码从 1 开始"));
+            }
+            (None, p) => (p.unwrap_or(1) - 1) * size,
+        }
+        .min(total);
+        let end = (start + size).min(total);
+        (
+            start..end,
+            serde_json::json!({
+                "page": start / size + 1,
+                "page_size": size,
+                "total": total,
+                "total_pages": total.div_ceil(size),
+            }),
+        )
+    };
+    Ok(Shape {
+        range,
+        envelope,
+        items_at: "/items",
+        link: None,
+    })
+}
+
+/// The range, envelope and `Link` header of a dialect's listing of `total` records.
+fn dialect_shape(id: &str, total: usize, dialect: Dialect, q: &DialectQuery) -> Shape {
+    let size = |asked: Option<usize>| asked.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    // (first record, page size) of a page numbered from `first`.
+    let paged = |page: Option<usize>, first: usize, asked: Option<usize>| {
+        let size = size(asked);
+        (
+            page.unwrap_or(first)
+                .saturating_sub(first)
+                .saturating_mul(size)
+                .min(total),
+            size,
+        )
+    };
+    let (start, size) = match dialect {
+        Dialect::PageNoSize => paged(q.page_no, 1, q.size),
+        Dialect::Current => paged(q.current, 1, q.size),
+        Dialect::HasMore => paged(q.page_num, 0, q.page_size),
+        Dialect::Offset => (q.start.unwrap_or(0).min(total), size(q.rows)),
+        Dialect::Link => paged(q.page, 1, q.per_page),
+    };
+    let end = (start + size).min(total);
+    let page = start / size;
+    let (envelope, items_at) = match dialect {
+        Dialect::PageNoSize => (
+            serde_json::json!({ "code": 0, "msg": "成功",
+                "data": { "pageNo": page + 1, "size": size, "total": total, "list": [] } }),
+            "/data/list",
+        ),
+        Dialect::Current => (
+            serde_json::json!({ "code": 200, "msg": "操作成功", "data": {
+                "current": page + 1, "size": size, "total": total,
+                "pages": total.div_ceil(size), "records": [] } }),
+            "/data/records",
+        ),
+        Dialect::HasMore => (
+            serde_json::json!({ "success": true,
+                "result": { "pageNum": page, "hasMore": end < total, "rows": [] } }),
+            "/result/rows",
+        ),
+        Dialect::Offset => (
+            serde_json::json!({ "numFound": total, "start": start, "docs": [] }),
+            "/docs",
+        ),
+        Dialect::Link => (serde_json::json!([]), ""),
+    };
+    let link = (dialect == Dialect::Link).then(|| {
+        let at = |n: usize| format!("</systems/{id}/api/link?page={n}&per_page={size}>");
+        let last = total.div_ceil(size).max(1);
+        let mut links = vec![format!("{}; rel=\"first\"", at(1))];
+        if end < total {
+            links.push(format!("{}; rel=\"next\"", at(page + 2)));
+        }
+        links.push(format!("{}; rel=\"last\"", at(last)));
+        links.join(", ")
+    });
+    Shape {
+        range: start..end,
+        envelope,
+        items_at,
+        link,
+    }
 }
 
 #[cfg(test)]
@@ -570,6 +807,116 @@ mod tests {
                 .unwrap()
                 .len(),
             0
+        );
+    }
+
+    /// Every dialect, walked as its documentation says, serves exactly the ground truth; the
+    /// token is taken in `X-Api-Key`.
+    #[tokio::test]
+    async fn dialects_serve_exactly_the_ground_truth() {
+        let api = Api::start().await;
+        let p = api.system(|p| p.level == Level::Province && p.domain == crate::Domain::Vehicle);
+        let want = api.expected(&p);
+        let items = |v: &Value, at: &str| -> Vec<String> {
+            v.pointer(at)
+                .and_then(Value::as_array)
+                .unwrap()
+                .iter()
+                .map(|r| r[&p.id_field].as_str().unwrap().to_string())
+                .collect()
+        };
+        for dialect in Dialect::ALL {
+            let mut got = Vec::new();
+            let mut query = match dialect {
+                Dialect::PageNoSize => "pageNo=1&size=7".to_owned(),
+                Dialect::Current => "current=1&size=7".to_owned(),
+                Dialect::HasMore => "pageNum=0&pageSize=7".to_owned(),
+                Dialect::Offset => "start=0&rows=7".to_owned(),
+                Dialect::Link => "per_page=7".to_owned(),
+            };
+            let mut path = format!("/systems/{}/api/{}", p.id, dialect.path());
+            for n in 1.. {
+                let r = api
+                    .http
+                    .get(format!("{}{path}?{query}", api.base))
+                    .header("X-Api-Key", &p.token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{dialect:?} {query}");
+                let link = r
+                    .headers()
+                    .get("link")
+                    .map(|l| l.to_str().unwrap().to_owned());
+                let v: Value = r.json().await.unwrap();
+                let more = match dialect {
+                    Dialect::PageNoSize => {
+                        got.extend(items(&v, "/data/list"));
+                        query = format!("pageNo={}&size=7", n + 1);
+                        got.len() < v["data"]["total"].as_u64().unwrap() as usize
+                    }
+                    Dialect::Current => {
+                        got.extend(items(&v, "/data/records"));
+                        query = format!("current={}&size=7", n + 1);
+                        n < v["data"]["pages"].as_u64().unwrap()
+                    }
+                    Dialect::HasMore => {
+                        got.extend(items(&v, "/result/rows"));
+                        query = format!("pageNum={n}&pageSize=7");
+                        v["result"]["hasMore"].as_bool().unwrap()
+                    }
+                    Dialect::Offset => {
+                        got.extend(items(&v, "/docs"));
+                        query = format!("start={}&rows=7", got.len());
+                        got.len() < v["numFound"].as_u64().unwrap() as usize
+                    }
+                    Dialect::Link => {
+                        got.extend(items(&v, ""));
+                        let link = link.expect("a Link header");
+                        assert!(link.contains("rel=\"last\""), "{link}");
+                        match link.split(", ").find(|l| l.ends_with("rel=\"next\"")) {
+                            Some(next) => {
+                                let target = &next[1..next.find('>').unwrap()];
+                                let (p, q) = target.split_once('?').unwrap();
+                                (path, query) = (p.to_owned(), q.to_owned());
+                                true
+                            }
+                            None => false,
+                        }
+                    }
+                };
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(got, want, "{dialect:?}");
+        }
+        let native = api
+            .http
+            .get(format!("{}/systems/{}/records", api.base, p.id))
+            .header("X-Api-Key", &p.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            native.status(),
+            401,
+            "native listings take bearer tokens only"
+        );
+        api.faults(&p, serde_json::json!({ "rate_429_every": 1 }))
+            .await;
+        let limited = api
+            .http
+            .get(format!("{}/systems/{}/api/offset", api.base, p.id))
+            .bearer_auth(&p.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(limited.status(), 429);
+        let after = limited.headers()["retry-after"].to_str().unwrap();
+        assert!(
+            DateTime::parse_from_rfc2822(&after.replace("GMT", "+0000")).is_ok(),
+            "an HTTP date: {after}"
         );
     }
 
