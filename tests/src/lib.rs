@@ -167,7 +167,51 @@ pub async fn connector_topics() -> ConnectorTopics {
     schemas::kafka::ensure_topics(&settings(), &specs, 1)
         .await
         .expect("creating the connector's topics");
+    let names = [&topics.raw, &topics.quarantine, &topics.progress].map(String::clone);
+    tokio::task::spawn_blocking(move || wait_for_leaders(&names))
+        .await
+        .expect("waiting for leaders");
     topics
+}
+
+/// Waits until the broker names a leader for every partition of `topics` (each has one) and
+/// it answers for the partition: in KRaft, `CreateTopics` returns once the controller has
+/// committed a topic, and for a moment after, a client may be told `NotLeaderForPartition`.
+fn wait_for_leaders(topics: &[String]) {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = settings()
+        .client_config()
+        .create()
+        .expect("metadata client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for topic in topics {
+        loop {
+            let led = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .is_ok_and(|metadata| {
+                    metadata.topics().iter().any(|t| {
+                        t.error().is_none()
+                            && !t.partitions().is_empty()
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.error().is_none() && p.leader() >= 0)
+                    })
+                });
+            // The leader in the metadata may not answer for the partition yet: ask it.
+            if led
+                && consumer
+                    .fetch_watermarks(topic, 0, Duration::from_secs(5))
+                    .is_ok()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no leader for {topic} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// A certificate authority for TLS tests (rcgen), as the platform's CA that issues each
