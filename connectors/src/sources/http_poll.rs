@@ -15,6 +15,25 @@
 //! backoff and jitter; `429` and `503` wait as `Retry-After` says (seconds or an HTTP date),
 //! never longer than `limits.max_retry_wait`; requests are spaced to a per-instance rate.
 //!
+//! A county system whose page parameter is `pageNo`, whose size parameter is `size`, whose
+//! records sit at `data.list` and whose `data.total` counts records, behind an API key:
+//!
+//! ```toml
+//! [instance.source]
+//! kind = "http_poll"
+//! url = "https://zwfw.example.gov.cn/api/vehicle/list"
+//! headers = { "X-Api-Key" = { file = "/run/secrets/cq-api-key" } }
+//! items_field = "/data/list"
+//! pagination = { style = "page", page_size = 100, page_param = "pageNo", size_param = "size",
+//!                end = { total_records = "/data/total" } }
+//! ```
+//!
+//! Other styles: `{ style = "offset", limit = 100, offset_param = "start", limit_param = "rows",
+//! end = { total_records = "numFound" } }`; `{ style = "link", limit = 100, limit_param =
+//! "per_page" }` (the `Link` header's next page; `next_url_field = "/links/next"` for one in
+//! the body); `{ style = "cursor", limit = 100, next_field = "/meta/next" }`;
+//! `{ style = "updated_since", limit = 100, since_param = "modifiedAfter" }`.
+//!
 //! How a listing's end is told (`end` of the `page` and `offset` styles):
 //!
 //! | `end` | the listing goes on while |
@@ -63,7 +82,7 @@ pub struct HttpPollConfig {
     pub url: String,
     /// Bearer token sent in `Authorization`: literal text, `{ env = "NAME" }` or
     /// `{ file = "/run/secrets/token" }` (see [`HeaderText`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bearer")]
     pub bearer_token: Option<HeaderText>,
     /// Further request headers, e.g. `headers = { "X-Api-Key" = { env = "CQ_API_KEY" } }`;
     /// each value is literal text, `{ env = "NAME" }` or `{ file = "PATH" }` (see
@@ -357,21 +376,34 @@ impl std::fmt::Debug for HeaderText {
     }
 }
 
-impl<'de> Deserialize<'de> for HeaderText {
+/// A [`HeaderText`] as the configuration writes it, before its secret is read.
+struct Spec {
+    origin: Origin,
+    literal: Option<String>,
+}
+
+impl Spec {
+    /// The text, or what is wrong with it, naming `what` (`bearer_token`, `headers.X-Api-Key`).
+    fn resolve(self, what: &str) -> Result<HeaderText, String> {
+        HeaderText::resolve(self.origin, self.literal).map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Spec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = HeaderText;
+            type Value = Spec;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("text, `{ env = \"NAME\" }` or `{ file = \"PATH\" }`")
             }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HeaderText, E> {
-                HeaderText::resolve(Origin::Literal, Some(text.to_owned())).map_err(E::custom)
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Spec, E> {
+                Ok(Spec {
+                    origin: Origin::Literal,
+                    literal: Some(text.to_owned()),
+                })
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<HeaderText, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Spec, A::Error> {
                 use serde::de::Error as _;
                 let origin = match map.next_key::<String>()?.as_deref() {
                     Some("env") => Origin::Env(map.next_value()?),
@@ -386,11 +418,22 @@ impl<'de> Deserialize<'de> for HeaderText {
                 if map.next_key::<String>()?.is_some() {
                     return Err(A::Error::custom("give exactly one of `env` and `file`"));
                 }
-                HeaderText::resolve(origin, None).map_err(A::Error::custom)
+                Ok(Spec {
+                    origin,
+                    literal: None,
+                })
             }
         }
         d.deserialize_any(Visitor)
     }
+}
+
+/// `bearer_token`, its secret read.
+fn bearer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HeaderText>, D::Error> {
+    Option::<Spec>::deserialize(d)?
+        .map(|spec| spec.resolve("bearer_token"))
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }
 
 /// Request headers by name, each name checked when the configuration loads.
@@ -407,9 +450,9 @@ impl Headers {
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        let map = BTreeMap::<String, HeaderText>::deserialize(d)?;
+        let map = BTreeMap::<String, Spec>::deserialize(d)?;
         map.into_iter()
-            .map(|(name, text)| {
+            .map(|(name, spec)| {
                 let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                     D::Error::custom(format!(
                         "请求头名称「{name}」无效 (`{name}` is not a header name)"
@@ -426,6 +469,9 @@ impl<'de> Deserialize<'de> for Headers {
                         "请求头「{name}」由连接器设置 (`{name}` is set by the connector itself)"
                     )));
                 }
+                let text = spec
+                    .resolve(&format!("headers.{name}"))
+                    .map_err(D::Error::custom)?;
                 Ok((header, text))
             })
             .collect::<Result<_, _>>()
@@ -2029,7 +2075,38 @@ mod tests {
                 "the error names its line: {error}"
             );
         }
+        let error = parse(&format!(
+            "{pagination}\nbearer_token = {{ env = \"{missing}\" }}"
+        ))
+        .expect_err("unset");
+        assert!(
+            error.contains(&format!("bearer_token: 环境变量 {missing} 未设置")),
+            "{error}"
+        );
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    /// A secret that does not resolve fails the start-up, naming the file, where in it, and
+    /// the variable.
+    #[test]
+    fn a_missing_secret_is_a_configuration_error() {
+        let text = "connector_id = \"c1\"\nregistry_url = \"http://127.0.0.1:9644\"\n\
+                    [kafka]\nbootstrap = \"127.0.0.1:9092\"\n[[instance]]\nid = \"i1\"\n\
+                    system_id = \"s1\"\nregion_code = \"500101\"\nlevel = \"county\"\n\
+                    domain = \"vehicle\"\n[instance.source]\nkind = \"http_poll\"\n\
+                    url = \"https://api.example.gov.cn/v1/list\"\n\
+                    headers = { \"X-Api-Key\" = { env = \"HUITONG_TEST_UNSET_CQ_API_KEY\" } }\n\
+                    pagination = { style = \"page\", page_size = 50, size_param = \"size\" }\n\
+                    [instance.mapping]\nrecord_id = [\"id\"]\n";
+        let error = crate::config::ConnectorConfig::parse(std::path::Path::new("c.toml"), text)
+            .expect_err("the variable is not set")
+            .to_string();
+        assert!(
+            error.starts_with("c.toml:")
+                && error.contains("headers.X-Api-Key: 环境变量 HUITONG_TEST_UNSET_CQ_API_KEY")
+                && error.contains("未设置"),
+            "{error}"
+        );
     }
 
     #[test]
