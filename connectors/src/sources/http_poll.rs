@@ -58,9 +58,10 @@
 //! untrusted server) fails the poll at once. Systems that want mTLS get `client_identity`, and
 //! `server_ca` trusts their own CA.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng as _;
@@ -939,19 +940,10 @@ fn link_in(value: &str, wanted: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// A record of the API as source fields: top-level values as text (numbers and booleans
-/// written as JSON writes them; nulls left out).
+/// A record of the API as source fields ([`crate::mapping::from_json`], as push reads its
+/// records); `None` if it is not an object.
 pub fn fields(item: &Value) -> Option<SourceFields> {
-    Some(
-        item.as_object()?
-            .iter()
-            .filter_map(|(k, v)| match v {
-                Value::Null => None,
-                Value::String(s) => Some((k.clone(), s.clone())),
-                other => Some((k.clone(), other.to_string())),
-            })
-            .collect(),
-    )
+    item.as_object().map(crate::mapping::from_json)
 }
 /// The HTTP client of one poll, with its retry and rate-limit state.
 struct Client<'a> {
@@ -1242,15 +1234,14 @@ fn tls_hint(error: &rustls::Error) -> &'static str {
 }
 
 /// The redirect policy: same origin only, unless the configuration allows others.
-fn redirects(source: &HttpPollConfig) -> Result<reqwest::redirect::Policy, InstanceError> {
-    let url = reqwest::Url::parse(&source.url)
-        .map_err(|e| InstanceError::SourceSystem(format!("url `{}`: {e}", source.url)))?;
-    let origin = url.origin();
-    let anywhere = source.allow_cross_origin_redirects;
-    Ok(reqwest::redirect::Policy::custom(move |attempt| {
+/// Redirects within the origin of the request that started the chain (the configured URL's,
+/// or a next link's, which must share it), unless `anywhere`.
+fn redirects(anywhere: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let origin = attempt.previous().first().map(reqwest::Url::origin);
         if attempt.previous().len() >= 10 {
             attempt.error("more than 10 redirects")
-        } else if anywhere || attempt.url().origin() == origin {
+        } else if anywhere || origin.is_none_or(|o| attempt.url().origin() == o) {
             attempt.follow()
         } else {
             let to = attempt.url().origin().ascii_serialization();
@@ -1258,20 +1249,44 @@ fn redirects(source: &HttpPollConfig) -> Result<reqwest::redirect::Policy, Insta
                 "to another origin ({to}); set allow_cross_origin_redirects to follow it"
             ))
         }
-    }))
+    })
 }
 
-/// Reads every page the API has past the committed position, committing each page with the
-/// position after it.
-pub(crate) fn poll(
-    context: &Context<'_>,
-    source: &HttpPollConfig,
-    runtime: &tokio::runtime::Handle,
-    committer: &mut Committer<'_, '_>,
-) -> Result<(), InstanceError> {
+/// What an HTTP client is built from: instances with the same settings share one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    timeout: Duration,
+    anywhere: bool,
+    /// A file and when it last changed: a renewed certificate makes a new client.
+    identity: Option<(std::path::PathBuf, Option<std::time::SystemTime>)>,
+    server_ca: Option<(std::path::PathBuf, Option<std::time::SystemTime>)>,
+}
+
+/// The process's HTTP clients by the settings they are built from. Building one reads and
+/// parses the platform's root certificates — milliseconds, which tens of thousands of
+/// instances would pay at every poll — and a shared client keeps its connections alive
+/// between polls, as reqwest intends clients to be shared.
+static CLIENTS: LazyLock<Mutex<HashMap<ClientKey, reqwest::Client>>> =
+    LazyLock::new(Default::default);
+
+/// The HTTP client of `source`'s settings, built on first use.
+fn http_client(source: &HttpPollConfig) -> Result<reqwest::Client, InstanceError> {
+    let changed = |path: &std::path::PathBuf| {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        (path.clone(), modified)
+    };
+    let key = ClientKey {
+        timeout: source.timeout,
+        anywhere: source.allow_cross_origin_redirects,
+        identity: source.client_identity.as_ref().map(changed),
+        server_ca: source.server_ca.as_ref().map(changed),
+    };
+    if let Some(client) = CLIENTS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(client.clone());
+    }
     let mut builder = reqwest::Client::builder()
         .timeout(source.timeout)
-        .redirect(redirects(source)?);
+        .redirect(redirects(source.allow_cross_origin_redirects));
     let unusable = |what: &str, path: &std::path::Path, e: reqwest::Error| {
         InstanceError::SourceSystem(format!("{what} {}: {}", path.display(), chain(&e)))
     };
@@ -1287,10 +1302,26 @@ pub(crate) fn poll(
             .map_err(|e| unusable("server_ca", path, e))?;
         builder = builder.tls_certs_only(roots);
     }
+    let client = builder
+        .build()
+        .map_err(|e| InstanceError::SourceSystem(format!("HTTP client: {e}")))?;
+    CLIENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, client.clone());
+    Ok(client)
+}
+
+/// Reads every page the API has past the committed position, committing each page with the
+/// position after it.
+pub(crate) fn poll(
+    context: &Context<'_>,
+    source: &HttpPollConfig,
+    runtime: &tokio::runtime::Handle,
+    committer: &mut Committer<'_, '_>,
+) -> Result<(), InstanceError> {
     let mut client = Client {
-        http: builder
-            .build()
-            .map_err(|e| InstanceError::SourceSystem(format!("HTTP client: {e}")))?,
+        http: http_client(source)?,
         config: source,
         limits: context.limits,
         runtime,
