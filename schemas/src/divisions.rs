@@ -144,6 +144,29 @@ pub fn resolve(code: &str) -> Resolution {
     Resolution::Unknown
 }
 
+/// How deep a six-digit code's shape is: 0 for a province (`PP0000`), 1 for a prefecture
+/// (`PPCC00`), 2 for a county.
+fn depth(code: &str) -> usize {
+    match (code.get(2..4), code.get(4..6)) {
+        (Some("00"), Some("00")) => 0,
+        (_, Some("00")) => 1,
+        _ => 2,
+    }
+}
+
+/// Whether one of two six-digit codes lies within the other, or they are equal, by their
+/// shape (`PPCCDD`): 530114 lies within 530100 and 530000, not within 530102 or 500000. Codes
+/// should be in force (see [`resolve`]): a withdrawn code's area is its successor's.
+pub fn nested(a: &str, b: &str) -> bool {
+    let (outer, inner) = if depth(a) <= depth(b) { (a, b) } else { (b, a) };
+    let shared = match depth(outer) {
+        0 => 2,
+        1 => 4,
+        _ => 6,
+    };
+    outer.len() == 6 && inner.len() == 6 && outer.get(..shared) == inner.get(..shared)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +253,27 @@ mod tests {
         assert_eq!(resolve("53O121"), Resolution::Malformed);
         assert_eq!(children("530100").count(), 14);
         assert_eq!(children("500000").count(), 2);
+    }
+
+    #[test]
+    fn nesting_table() {
+        for (a, b, expected) in [
+            ("530114", "530114", true),
+            ("530114", "530100", true),
+            ("530100", "530114", true),
+            ("530114", "530000", true),
+            ("530000", "533103", true),
+            ("530114", "530102", false),
+            ("530100", "532900", false),
+            ("530114", "500154", false),
+            ("530000", "500000", false),
+            // Municipalities: counties under the dummy prefectures 5001 and 5002.
+            ("500154", "500000", true),
+            ("500154", "500100", true),
+            ("500229", "500100", false),
+            ("53011", "530100", false),
+        ] {
+            assert_eq!(nested(a, b), expected, "{a} {b}");
+        }
     }
 }

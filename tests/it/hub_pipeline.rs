@@ -553,6 +553,7 @@ fn energy_in_thousands_of_kwh() -> schemas::records::RawEnergyReport {
         },
         uscc: "111500000212144709".to_owned(),
         institution_name: Some("内蒙古自治区机关事务管理局".to_owned()),
+        region_code: Some("150000".to_owned()),
         period: "2025-03".to_owned(),
         lines: vec![RawEnergyLine {
             carrier: "电力".to_owned(),
@@ -779,6 +780,7 @@ fn fix(
         terminal_id: None,
         plate: Some("蒙A12345".to_owned()),
         vin: Some("LFP0918YXMF886479".to_owned()),
+        region_code: Some("150102".to_owned()),
         fix_time: "2025-06-30T08:00:00+08:00".to_owned(),
         latitude: 40.81,
         longitude: 111.65,

@@ -22,7 +22,8 @@ use schemas::records::{
     NationalOfficeOccupant, NationalOfficeRoom, NationalOperatingCost, NationalVehicle,
     NationalVehiclePosition, NationalVehicleQuota, OfficeSpaceUse, Quantity, RawAssetCard,
     RawEnergyLine, RawEnergyReport, RawInstitution, RawOfficeBuilding, RawOfficeRoom,
-    RawOperatingCost, RawQuantity, RawVehicle, RawVehiclePosition, RawVehicleQuota, VehicleStatus,
+    RawOperatingCost, RawQuantity, RawVehicle, RawVehiclePosition, RawVehicleQuota, Region,
+    VehicleStatus,
 };
 
 use super::rules::{Canonical, Substance};
@@ -66,6 +67,14 @@ fn area(
         .map(|(q, _)| q)
 }
 
+/// The region of a record of a unit (its vehicles, quotas, reports, assets): the division
+/// code it reports, checked against the unit's USCC ([`Checker::reported_region`] says why
+/// the reported code wins), else the region of the USCC.
+fn owned_region(c: &mut Checker<'_>, sent: Option<&str>, uscc: Option<&str>) -> Option<Region> {
+    let reported = c.reported_region("region_code", sent, uscc);
+    reported.or_else(|| uscc.and_then(|u| c.uscc_region(u)))
+}
+
 /// The public-institution directory.
 pub fn institution(raw: &RawInstitution, c: &mut Checker<'_>) -> Option<NationalInstitution> {
     let rules = c.rules;
@@ -76,7 +85,7 @@ pub fn institution(raw: &RawInstitution, c: &mut Checker<'_>) -> Option<National
         c.report(&v::NAME_MISSING, "name", "");
     }
     let region = match raw.region_code.as_deref().filter(|r| !r.trim().is_empty()) {
-        Some(code) => c.region("region_code", code),
+        Some(code) => c.reported_region("region_code", Some(code), uscc.as_deref()),
         None => uscc.as_deref().and_then(|u| {
             let region = c.uscc_region(u);
             match &region {
@@ -138,7 +147,7 @@ pub fn vehicle(raw: &RawVehicle, c: &mut Checker<'_>) -> Option<NationalVehicle>
             "未报送车辆识别代号，号牌缺失或无效",
         );
     }
-    let region = owner_uscc.as_deref().and_then(|u| c.uscc_region(u));
+    let region = owned_region(c, raw.region_code.as_deref(), owner_uscc.as_deref());
     let usage_category = c.label(
         "usage_category",
         raw.usage_category.as_deref(),
@@ -241,6 +250,8 @@ pub fn vehicle_position(
     let speed_kmh = c.reading("speed_kmh", raw.speed_kmh, (0.0, max_speed));
     let heading_deg = c.reading("heading_deg", raw.heading_deg, (0.0, 360.0));
     let odometer_km = c.reading("odometer_km", raw.odometer_km, (0.0, f64::MAX));
+    // A point names no unit: the platform's division code is its only region.
+    let region = c.reported_region("region_code", raw.region_code.as_deref(), None);
     if c.has_errors() {
         return None;
     }
@@ -249,6 +260,7 @@ pub fn vehicle_position(
         entity_id: String::new(),
         vehicle_entity_id: vin.unwrap_or_default(),
         plate: plate.map(|p| p.text),
+        region,
         fix_time: fix_time?,
         latitude,
         longitude,
@@ -277,7 +289,7 @@ pub fn vehicle_quota(raw: &RawVehicleQuota, c: &mut Checker<'_>) -> Option<Natio
     );
     let quota = c.count("quota", raw.quota.as_deref());
     let actual = c.count("actual", raw.actual.as_deref());
-    let region = owner_uscc.as_deref().and_then(|u| c.uscc_region(u));
+    let region = owned_region(c, raw.region_code.as_deref(), owner_uscc.as_deref());
     if c.has_errors() {
         return None;
     }
@@ -373,11 +385,13 @@ pub fn office_building(
     if property_unit_number.is_none() && normalised_address.is_none() {
         c.report(&v::BUILDING_UNIDENTIFIED, "address", "");
     }
-    let region = raw
-        .region_code
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .and_then(|code| c.region("region_code", code));
+    // The site's own division: the owner's USCC is checked against it but never stands in,
+    // since a building need not lie where its owner was registered.
+    let region = c.reported_region(
+        "region_code",
+        raw.region_code.as_deref(),
+        owner_uscc.as_deref(),
+    );
     let completion_year = c.completion_year("completion_year", raw.completion_year.as_deref());
     let land_area = area(c, "land_area", raw.land_area.as_ref(), Need::Optional);
     let total_floor_area = area(
@@ -532,7 +546,7 @@ pub fn energy_report(raw: &RawEnergyReport, c: &mut Checker<'_>) -> Option<Natio
         raw.building_area.as_ref(),
         Need::Optional,
     );
-    let region = uscc.as_deref().and_then(|u| c.uscc_region(u));
+    let region = owned_region(c, raw.region_code.as_deref(), uscc.as_deref());
     if c.has_errors() {
         return None;
     }
@@ -637,7 +651,7 @@ pub fn asset_card(raw: &RawAssetCard, c: &mut Checker<'_>) -> Option<NationalAss
         &labels.asset_status,
         AssetStatus::Other,
     );
-    let region = owner_uscc.as_deref().and_then(|u| c.uscc_region(u));
+    let region = owned_region(c, raw.region_code.as_deref(), owner_uscc.as_deref());
     if c.has_errors() {
         return None;
     }
@@ -693,7 +707,7 @@ pub fn operating_cost(
     }
     let staff = c.count("staff", raw.staff.as_deref());
     let office_area = area(c, "office_area", raw.office_area.as_ref(), Need::Optional);
-    let region = uscc.as_deref().and_then(|u| c.uscc_region(u));
+    let region = owned_region(c, raw.region_code.as_deref(), uscc.as_deref());
     if c.has_errors() {
         return None;
     }

@@ -6,7 +6,8 @@
 //! A record with one cannot be published correctly, so it goes to quarantine, where it can be
 //! replayed once the source is fixed. **Warnings** concern everything else: an optional value
 //! that cannot be read or is implausible is left out of the national record (the warning
-//! keeps the value as sent), a superseded division code is mapped to its successor, and a
+//! keeps the value as sent), a superseded division code is mapped to its successor, one that
+//! the USCC's region contradicts is kept as reported, and a
 //! cross-field inconsistency is recorded while the values stay as reported (the national
 //! records carry both the computed and the reported totals). Compliance findings (more
 //! vehicles than the quota, a 机要通信 car above the price cap) are warnings: the data is
@@ -22,6 +23,7 @@
 //! | `region_code_malformed` | error | validate | a reported division code is not six digits |
 //! | `region_code_unknown` | error | validate | a reported division code is in no GB/T 2260 revision the hub knows |
 //! | `region_code_superseded` | warning | validate | a withdrawn division code; recorded as its successor, the code as sent kept in `reported_code` |
+//! | `region_uscc_mismatch` | warning | validate | a reported division code (in force) and the record's USCC's region (positions 3–8) of which neither lies within the other; the reported code is recorded |
 //! | `region_from_uscc` | warning | normalise | an institution without a division code; taken from its USCC (positions 3–8) |
 //! | `region_missing` | error | validate | an institution without a division code whose USCC's region is unknown too |
 //! | `name_missing` | error | validate | an institution without a name |
@@ -116,6 +118,8 @@ rules! {
         "行政区划代码不存在", "unknown division code";
     REGION_CODE_SUPERSEDED = "region_code_superseded", Warning, Validate,
         "行政区划代码已停用，按现行代码记录", "division code withdrawn, recorded as its successor";
+    REGION_USCC_MISMATCH = "region_uscc_mismatch", Warning, Validate,
+        "行政区划代码与统一社会信用代码登记地不符，按报送代码记录", "division code disagrees with the USCC's region, the reported code is recorded";
     REGION_FROM_USCC = "region_from_uscc", Warning, Normalise,
         "未报送行政区划代码，按统一社会信用代码第 3–8 位记录", "no division code, taken from the USCC";
     REGION_MISSING = "region_missing", Error, Validate,
@@ -313,6 +317,41 @@ impl<'r> Checker<'r> {
                 None
             }
         }
+    }
+
+    /// The region of a record that reports a division code (`sent`) and, where it names a unit,
+    /// that unit's USCC: the reported code resolved by [`Checker::region`] (withdrawn → the
+    /// code in force with a warning, unknown or malformed → an error), with a warning when it
+    /// and the USCC's region lie neither one within the other. `None` when no code was sent
+    /// (the caller decides whether the USCC's region stands in) or it was refused.
+    ///
+    /// The reported code wins over the USCC's region: positions 3–8 of a USCC name the
+    /// division of the authority that registered the unit when the code was issued, and a USCC
+    /// is for life — a unit registered by its prefecture's authority, one that moved, or one in
+    /// a county since merged or renamed keeps it. The division code is what the system states
+    /// about the record now, and the more specific of the two.
+    pub fn reported_region(
+        &mut self,
+        field: &str,
+        sent: Option<&str>,
+        uscc: Option<&str>,
+    ) -> Option<Region> {
+        let sent = sent.filter(|s| !s.trim().is_empty())?;
+        let reported = self.region(field, sent)?;
+        if let Some(registered) = uscc.and_then(|u| self.uscc_region(u))
+            && !divisions::nested(&reported.code, &registered.code)
+        {
+            let name = |r: &Region| r.name.clone().unwrap_or_default();
+            let detail = format!(
+                "报送 {}（{}），统一社会信用代码登记地 {}（{}）",
+                reported.code,
+                name(&reported),
+                registered.code,
+                name(&registered)
+            );
+            self.report(&REGION_USCC_MISMATCH, field, detail);
+        }
+        Some(reported)
     }
 
     /// The division a valid USCC was registered in (positions 3–8), as it is today; no

@@ -22,6 +22,9 @@ pub struct RawAssetCard {
     /// Name of the holding unit as sent (单位名称).
     #[serde(default)]
     pub owner_name: Option<String>,
+    /// Division code of the owning unit's seat as sent (所在地行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Asset code as sent (资产编号).
     pub asset_code: String,
     /// Asset name as sent (资产名称).

@@ -36,6 +36,9 @@ pub struct RawEnergyReport {
     /// Name of the institution as sent (机构名称).
     #[serde(default)]
     pub institution_name: Option<String>,
+    /// Division code of the institution's seat as sent (所在地行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Reporting period as sent (统计期).
     pub period: String,
     /// Consumption by carrier (分品种能源消费量).

@@ -29,6 +29,9 @@ pub struct RawOperatingCost {
     /// Name of the body as sent (机构名称).
     #[serde(default)]
     pub institution_name: Option<String>,
+    /// Division code of the unit's seat as sent (所在地行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Year as sent (年度).
     pub year: String,
     /// Cost by item (分项成本).

@@ -28,6 +28,9 @@ pub struct RawVehicle {
     /// Name of the owning unit as sent (产权单位名称).
     #[serde(default)]
     pub owner_name: Option<String>,
+    /// Division code of the owning unit as sent (所属行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Establishment category in the source's wording (编制类别).
     #[serde(default)]
     pub usage_category: Option<String>,

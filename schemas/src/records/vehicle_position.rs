@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::common::{Conflict, GeodeticDatum, Provenance};
+use super::common::{Conflict, GeodeticDatum, Provenance, Region};
 use crate::Domain;
 use crate::contract::{Record, SchemaName};
 
@@ -23,6 +23,9 @@ pub struct RawVehiclePosition {
     /// VIN as sent (车辆识别代号).
     #[serde(default)]
     pub vin: Option<String>,
+    /// Division code the platform files the vehicle under, as sent (所属行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Time of the fix exactly as sent (定位时间).
     pub fix_time: String,
     /// Latitude in decimal degrees, in `datum` (纬度).
@@ -57,6 +60,9 @@ pub struct NationalVehiclePosition {
     /// Normalised licence plate (号牌号码).
     #[serde(default)]
     pub plate: Option<String>,
+    /// Division the platform files the vehicle under (所属行政区划), from the reported code.
+    #[serde(default)]
+    pub region: Option<Region>,
     /// Time of the fix (定位时间).
     #[serde(with = "crate::logical::timestamp_millis")]
     pub fix_time: DateTime<Utc>,

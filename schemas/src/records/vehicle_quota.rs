@@ -20,6 +20,9 @@ pub struct RawVehicleQuota {
     /// Name of the unit as sent (单位名称).
     #[serde(default)]
     pub owner_name: Option<String>,
+    /// Division code of the unit as sent (所在地行政区划代码).
+    #[serde(default)]
+    pub region_code: Option<String>,
     /// Year as sent (年度).
     pub year: String,
     /// Establishment category in the source's wording (编制类别).

@@ -17,6 +17,10 @@ use super::{Rules, Stage};
 const USCC: &str = "115301140151174049";
 /// A valid USCC of a 事业单位 in 呈贡区.
 const USCC_2: &str = "125301140151175945";
+/// A valid USCC of a 机关 registered in 昆明市 (530100), which 呈贡区 lies within.
+const USCC_KUNMING: &str = "115301000151174040";
+/// A valid USCC of a 机关 registered in 五华区 (530102), a neighbour of 呈贡区.
+const USCC_WUHUA: &str = "11530102015117404W";
 /// A valid VIN.
 const VIN: &str = "LSVAM4187C2184847";
 
@@ -72,6 +76,7 @@ fn vehicle() -> RawVehicle {
         vin: s(VIN),
         owner_uscc: USCC.into(),
         owner_name: s("昆明市呈贡区机关事务管理局"),
+        region_code: s("530114"),
         usage_category: s("执法执勤用车"),
         energy_type: s("纯电动"),
         brand_model: s("比亚迪 秦PLUS"),
@@ -92,6 +97,7 @@ fn position() -> RawVehiclePosition {
         terminal_id: s("T530114000017"),
         plate: s("云A12345"),
         vin: s(VIN),
+        region_code: s("530114"),
         fix_time: "2025-03-28 09:15:30".into(),
         latitude: 24.889,
         longitude: 102.821,
@@ -107,6 +113,7 @@ fn quota() -> RawVehicleQuota {
         provenance: provenance(),
         owner_uscc: USCC.into(),
         owner_name: s("昆明市呈贡区机关事务管理局"),
+        region_code: s("530114"),
         year: "2025".into(),
         usage_category: "机要通信用车".into(),
         quota: s("3"),
@@ -165,6 +172,7 @@ fn energy() -> RawEnergyReport {
         provenance: provenance(),
         uscc: USCC.into(),
         institution_name: s("昆明市呈贡区机关事务管理局"),
+        region_code: s("530114"),
         period: "2025-02".into(),
         // 10 000 kWh × 0.1229 + 500 m³ × 1.2143 = 1229 + 607.15 = 1836.15 kgce.
         lines: vec![
@@ -184,6 +192,7 @@ fn asset() -> RawAssetCard {
         provenance: provenance(),
         owner_uscc: USCC.into(),
         owner_name: s("昆明市呈贡区机关事务管理局"),
+        region_code: s("530114"),
         asset_code: "ZC-2023-0017".into(),
         asset_name: s("比亚迪 秦PLUS"),
         category_code: s("2030000"),
@@ -211,6 +220,7 @@ fn cost() -> RawOperatingCost {
         provenance: provenance(),
         uscc: USCC.into(),
         institution_name: s("昆明市呈贡区机关事务管理局"),
+        region_code: s("530114"),
         year: "2024".into(),
         items: vec![
             cost_line("人员经费", "3200000"),

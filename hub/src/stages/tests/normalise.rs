@@ -4,7 +4,7 @@
 
 use std::fmt::Debug;
 
-use schemas::records::{NationalEnergyReport, Quantity};
+use schemas::records::{NationalEnergyReport, Quantity, Region};
 
 use super::*;
 use crate::stages::normalise;
@@ -168,19 +168,72 @@ fn region(code: Option<&str>) -> String {
     with(
         institution,
         |r| r.region_code = code.map(str::to_owned),
-        |r| {
-            norm(r, |n| {
-                let g = &n.region;
-                format!(
-                    "{} {:?} {} {}",
-                    g.code,
-                    g.level,
-                    opt(g.name.as_ref()),
-                    opt(g.reported_code.as_ref())
-                )
-            })
-        },
+        |r| norm(r, |n| shown(Some(&n.region))),
     )
+}
+
+/// A national region as `code level name reported_code`, or `-`.
+fn shown(g: Option<&Region>) -> String {
+    g.map_or("-".into(), |g| {
+        format!(
+            "{} {:?} {} {}",
+            g.code,
+            g.level,
+            opt(g.name.as_ref()),
+            opt(g.reported_code.as_ref())
+        )
+    })
+}
+
+/// The national region of `base` with division code `code` and, for records of a unit,
+/// USCC `uscc` (the base record's when `None`).
+fn region_of<R: RegionFields>(base: fn() -> R, code: Option<&str>, uscc: Option<&str>) -> String {
+    with(
+        base,
+        |r| r.set(code, uscc),
+        |r| norm(r, |n| shown(R::region(n))),
+    )
+}
+
+/// The division code and USCC of a raw record, and the region of its national form.
+trait RegionFields: Stage {
+    fn set(&mut self, code: Option<&str>, uscc: Option<&str>);
+    fn region(national: &Self::National) -> Option<&Region>;
+}
+
+macro_rules! region_fields {
+    ($($raw:ty => $uscc:ident),* $(,)?) => {$(
+        impl RegionFields for $raw {
+            fn set(&mut self, code: Option<&str>, uscc: Option<&str>) {
+                self.region_code = code.map(str::to_owned);
+                if let Some(u) = uscc {
+                    self.$uscc = u.to_owned();
+                }
+            }
+            fn region(national: &Self::National) -> Option<&Region> {
+                national.region.as_ref()
+            }
+        }
+    )*};
+}
+
+region_fields! {
+    RawVehicle => owner_uscc,
+    RawVehicleQuota => owner_uscc,
+    RawOfficeBuilding => owner_uscc,
+    RawEnergyReport => uscc,
+    RawAssetCard => owner_uscc,
+    RawOperatingCost => uscc,
+}
+
+/// A GPS point names no unit: `uscc` is not used.
+impl RegionFields for RawVehiclePosition {
+    fn set(&mut self, code: Option<&str>, _: Option<&str>) {
+        self.region_code = code.map(str::to_owned);
+    }
+    fn region(national: &Self::National) -> Option<&Region> {
+        national.region.as_ref()
+    }
 }
 
 fn usage(sent: &str) -> String {
@@ -324,7 +377,24 @@ fn normalise_table() {
         ("region: 532331 → 532302", region(Some("532331")), "532302 County \"禄丰市\" \"532331\""),
         ("region: prefecture", region(Some("532900")), "532900 Prefecture \"大理白族自治州\" -"),
         ("region: from the USCC", region(None), "530114 County \"呈贡区\" -"),
-        ("region: vehicle owner's, from a USCC of 呈贡县", with(vehicle, |r| r.owner_uscc = "11530121015117404D".into(), |r| norm(r, |n| opt(n.region.as_ref().map(|g| g.code.clone())))), "\"530114\""),
+        ("region: vehicle owner's, from a USCC of 呈贡县", region_of(vehicle, None, Some("11530121015117404D")), "530114 County \"呈贡区\" -"),
+        ("region: vehicle, as reported", region_of(vehicle, Some("530114"), None), "530114 County \"呈贡区\" -"),
+        ("region: vehicle 530121 → 530114", region_of(vehicle, Some("530121"), None), "530114 County \"呈贡区\" \"530121\""),
+        ("region: vehicle, the reported code beats the owner's USCC", region_of(vehicle, Some("530102"), None), "530102 County \"五华区\" -"),
+        ("region: vehicle, the county within the city that registered the owner", region_of(vehicle, Some("530114"), Some(USCC_KUNMING)), "530114 County \"呈贡区\" -"),
+        ("region: vehicle without a code, from a city USCC", region_of(vehicle, None, Some(USCC_KUNMING)), "530100 Prefecture \"昆明市\" -"),
+        ("region: position, reported code alone", region_of(position, Some("530121"), None), "530114 County \"呈贡区\" \"530121\""),
+        ("region: position without a code", region_of(position, None, None), "-"),
+        ("region: quota 500234 → 500154", region_of(quota, Some("500234"), None), "500154 County \"开州区\" \"500234\""),
+        ("region: quota without a code, from the USCC", region_of(quota, None, None), "530114 County \"呈贡区\" -"),
+        ("region: building without a code stays without", region_of(building, None, None), "-"),
+        ("region: building, owner registered elsewhere", region_of(building, Some("530114"), Some(USCC_WUHUA)), "530114 County \"呈贡区\" -"),
+        ("region: energy 530122 → 530115", region_of(energy, Some("530122"), Some(USCC_KUNMING)), "530115 County \"晋宁区\" \"530122\""),
+        ("region: energy without a code, from the USCC", region_of(energy, None, None), "530114 County \"呈贡区\" -"),
+        ("region: asset 530121 → 530114", region_of(asset, Some("530121"), None), "530114 County \"呈贡区\" \"530121\""),
+        ("region: asset, unknown code", region_of(asset, Some("530199"), None), "error region_code_unknown"),
+        ("region: cost 532331 → 532302", region_of(cost, Some("532331"), None), "532302 County \"禄丰市\" \"532331\""),
+        ("region: cost without a code, from a USCC of 呈贡县", region_of(cost, None, Some("11530121015117404D")), "530114 County \"呈贡区\" -"),
         // ---- enumerations ----
         ("label: 机要通信用车", usage("机要通信用车"), "ConfidentialCommunication"),
         ("label: 执法执勤", usage("执法执勤"), "LawEnforcement"),
@@ -478,6 +548,10 @@ fn energy_fixtures_normalise_to_their_national_values() {
             provenance: expected.contributions[0].clone(),
             uscc: expected.uscc.clone(),
             institution_name: expected.institution_name.clone(),
+            region_code: expected
+                .region
+                .as_ref()
+                .map(|g| g.reported_code.clone().unwrap_or_else(|| g.code.clone())),
             period: expected.period.clone(),
             lines: expected
                 .lines
