@@ -32,11 +32,14 @@ fn is_code(code: &str) -> bool {
 /// USCCs (whose positions 3–8 are the registering region).
 pub fn region_fields(domain: Domain) -> (&'static [&'static str], &'static [&'static str]) {
     match domain {
-        Domain::Institution => (&["region_code"], &["uscc"]),
-        Domain::OfficeBuilding => (&["region_code"], &["owner_uscc"]),
-        Domain::EnergyReport | Domain::OperatingCost => (&[], &["uscc"]),
-        Domain::Vehicle | Domain::VehicleQuota | Domain::AssetCard => (&[], &["owner_uscc"]),
-        Domain::VehiclePosition => (&[], &[]),
+        Domain::Institution | Domain::EnergyReport | Domain::OperatingCost => {
+            (&["region_code"], &["uscc"])
+        }
+        Domain::Vehicle | Domain::VehicleQuota | Domain::OfficeBuilding | Domain::AssetCard => {
+            (&["region_code"], &["owner_uscc"])
+        }
+        // A GPS point names no unit: its division code is its only region.
+        Domain::VehiclePosition => (&["region_code"], &[]),
     }
 }
 
@@ -56,8 +59,9 @@ pub enum Stated<'a> {
     Division(&'a str, &'a str),
     /// A USCC of the record, in field `.0`: its region is positions 3–8.
     Uscc(&'a str, &'a str),
-    /// A division code the sender states beside a record that has no field for it: it must
-    /// agree with the record's own regions but decides only when the record states none.
+    /// A division code the sender states for a record that states none of its own (a
+    /// system's own record without a division code or USCC): it decides only then, and must
+    /// agree with any region the record does state.
     Claimed(&'a str, &'a str),
 }
 
@@ -78,16 +82,6 @@ fn depth(code: &str) -> usize {
         ("00", "00") => 0,
         (_, "00") => 1,
         _ => 2,
-    }
-}
-
-/// Whether one of two codes lies within the other (or they are equal).
-fn nested(a: &str, b: &str) -> bool {
-    let (outer, inner) = if depth(a) <= depth(b) { (a, b) } else { (b, a) };
-    match depth(outer) {
-        0 => outer[..2] == inner[..2],
-        1 => outer[..4] == inner[..4],
-        _ => outer == inner,
     }
 }
 
@@ -116,7 +110,9 @@ pub fn decide(level: Level, reporter: &str, regions: &[Stated<'_>]) -> Result<St
                 ),
             });
         };
-        if let Some((other_field, other, _)) = codes.iter().find(|(_, c, _)| !nested(c, &code)) {
+        if let Some((other_field, other, _)) =
+            codes.iter().find(|(_, c, _)| !divisions::nested(c, &code))
+        {
             return Err(Refused {
                 code: "region_mismatch",
                 message: format!(
@@ -198,7 +194,7 @@ mod tests {
         let old_chenggong = "11530121015162553X";
         /// Reporter level and region, the record's stated regions, the region or refusal code.
         type Case<'a> = (Level, &'a str, &'a [Stated<'a>], Result<&'a str, &'a str>);
-        let cases: [Case<'_>; 17] = [
+        let cases: [Case<'_>; 19] = [
             (
                 County,
                 "530114",
@@ -263,6 +259,24 @@ mod tests {
                 "530114",
                 &[Claimed("region_code", "530114")],
                 Ok("530114"),
+            ),
+            // A vehicle of a unit registered by the city, its own division code in the county:
+            // the more specific, so the county decides.
+            (
+                County,
+                "530114",
+                &[
+                    Division("region_code", "530114"),
+                    Uscc("owner_uscc", kunming),
+                ],
+                Ok("530114"),
+            ),
+            // A GPS point with its division code: that is its region.
+            (
+                County,
+                "530114",
+                &[Division("region_code", "530102")],
+                Err("out_of_scope"),
             ),
             // A USCC issued under a withdrawn code (呈贡县 530121 → 呈贡区 530114).
             (

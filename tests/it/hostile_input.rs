@@ -897,10 +897,11 @@ async fn push_cases(pusher: &Pusher, expected: &mut Expected, prefix: &str) {
         record["owner_uscc"] = json!(format!("11{uscc_region}015162553X"));
         records.push((record, "region_mismatch"));
     }
-    // A unit registered by the province: the claim beside it cannot narrow it to the county.
+    // A unit registered by the province, its vehicle in the county: the record's own division
+    // code lies within the USCC's region and is the more specific, so the county decides.
     let mut nested = vehicle("nested-530000", "530114");
     nested["owner_uscc"] = json!("11530000015162553X");
-    records.push((nested, "out_of_scope"));
+    records.push((nested, "accepted"));
     for (region, uscc) in [
         ("5301", "11530114015162553X"),
         ("53011X", "11530114015162553X"),

@@ -1,10 +1,10 @@
 //! `push`: an HTTPS endpoint (rustls) where regional systems POST JSON batches. A client is
 //! recognised by its bearer token or by its client certificate (mTLS, when `client_ca` is set);
 //! either maps to its system, region, level and the domains it may push. Each record's region
-//! is decided on the record itself ([`crate::scope::decide`]: its division code and its USCC's
-//! region must agree with each other, with the `region_code` sent beside it, and lie in the
-//! client's scope) or it is rejected — answered per record, never written. Accepted records go
-//! to `raw.<domain>` in one Kafka transaction with the batch id.
+//! is decided on the record itself ([`crate::scope::decide`]: its division code `region_code`
+//! and its USCC's region must agree with each other and lie in the client's scope) or it is
+//! rejected — answered per record, never written. Accepted records go to `raw.<domain>` in one
+//! Kafka transaction with the batch id.
 //!
 //! `POST /push/v1/{domain}/batches` with `Authorization: Bearer <token>` (or over a connection
 //! with a registered client certificate), `Content-Type: application/json` and

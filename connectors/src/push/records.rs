@@ -161,25 +161,15 @@ impl Admission<'_> {
             }
         };
         let id = || Some(cut_id(&record_id));
-        let (divisions, _) = scope::region_fields(self.domain);
-        // `region_code` beside the raw fields is the record's own division code where its
-        // schema has one; elsewhere it is the sender's statement, checked and not written.
-        let own_division = divisions.contains(&"region_code");
-        let envelope = if own_division {
-            fields.get("region_code").cloned()
-        } else {
-            fields.remove("region_code")
-        };
-        let Some(Value::String(envelope)) = envelope else {
+        // `region_code` is the record's own division code (every raw schema has one), and a
+        // raw record must state it.
+        if !matches!(fields.get("region_code"), Some(Value::String(_))) {
             return Err(invalid(
                 id(),
                 "记录缺少 region_code (region_code is required text)".to_owned(),
             ));
-        };
-        let mut stated = own_regions(self.domain, &fields).map_err(|m| invalid(id(), m))?;
-        if !own_division {
-            stated.push(Stated::Claimed("region_code", &envelope));
         }
+        let stated = own_regions(self.domain, &fields).map_err(|m| invalid(id(), m))?;
         self.decide(&stated)
             .map_err(|(code, message)| (id(), code, message))?;
         self.encode(record_id, None, fields)
@@ -374,6 +364,27 @@ constants = { datum = "WGS84" }
                 Domain::Institution,
                 json!({"record_id": "r1", "region_code": "530114", "uscc": here, "name": "呈贡区机关事务管理局"}),
                 Ok("r1".to_owned()),
+            ),
+            (
+                "raw fields, a unit registered by the city, reported in the county",
+                Domain::EnergyReport,
+                json!({"record_id": "e1", "region_code": "530114", "uscc": "11530100015162553X",
+                       "period": "2025-03", "lines": []}),
+                Ok("e1".to_owned()),
+            ),
+            (
+                "raw fields, a withdrawn division code",
+                Domain::EnergyReport,
+                json!({"record_id": "e2", "region_code": "530121", "uscc": here,
+                       "period": "2025-03", "lines": []}),
+                Ok("e2".to_owned()),
+            ),
+            (
+                "raw fields, a division code the USCC contradicts",
+                Domain::EnergyReport,
+                json!({"record_id": "e3", "region_code": "530114", "uscc": "11500154015162553X",
+                       "period": "2025-03", "lines": []}),
+                rejected(Some("e3"), "region_mismatch"),
             ),
             (
                 "raw fields, no region_code",
