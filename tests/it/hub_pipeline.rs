@@ -3,9 +3,10 @@
 //! push endpoint instead — through the hub's pipeline — in-process, and as `hub`
 //! processes killed with SIGKILL again and again, two at once for part of the run. Afterwards
 //! every national topic holds exactly one record per ground-truth entity, listing every report
-//! that reached it, each revision published once; where levels differ by design (stale upper
-//! copies synced later, one line of an array, status labels) it holds the owning level's values
-//! and exactly the conflicts the ground truth implies, on the line; and the reconciliation
+//! that reached it, in the ground truth's division (withdrawn codes resolved, with their one
+//! warning), each revision published once; where levels differ by design (stale upper copies
+//! synced later, one line of an array, status labels) it holds the owning level's values and
+//! exactly the conflicts the ground truth implies, on the line; and the reconciliation
 //! balances.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -246,7 +247,31 @@ impl Stack {
                 Vec::<&&str>::new(),
                 "{domain}: ground-truth entities without a national record"
             );
+            let regions = &self.truth.domains[domain.as_str()].regions;
+            let mut superseded = 0;
             for (key, record) in &latest {
+                // The division as the ground truth has it: the code in force, the withdrawn
+                // code a county still sends kept beside it with exactly one region warning.
+                let expected = &regions[key.as_str()];
+                let region = &record["region"];
+                assert_eq!(
+                    (region["code"].as_str(), region["reported_code"].as_str()),
+                    (Some(expected.code), expected.reported_code),
+                    "{domain} {key}: region"
+                );
+                let region_warnings: Vec<&str> = record["warnings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|w| Some(w.as_str()?.split_once(':')?.0))
+                    .filter(|code| code.starts_with("REGION_"))
+                    .collect();
+                let warned: &[&str] = match expected.reported_code {
+                    Some(_) => &["REGION_CODE_SUPERSEDED"],
+                    None => &[],
+                };
+                assert_eq!(region_warnings, warned, "{domain} {key}: region warnings");
+                superseded += usize::from(expected.reported_code.is_some());
                 let contributions: BTreeSet<(String, String)> = record["contributions"]
                     .as_array()
                     .expect("contributions")
@@ -271,8 +296,13 @@ impl Stack {
                     *conflicts.entry(format!("{domain}.{field}")).or_default() += 1;
                 }
             }
+            assert!(
+                superseded > 0,
+                "{domain}: some county still sends a withdrawn division code"
+            );
             eprintln!(
-                "{domain}: {} national records from {} systems",
+                "{domain}: {} national records from {} systems, {superseded} under a withdrawn \
+                 division code",
                 latest.len(),
                 systems.len()
             );

@@ -518,7 +518,9 @@ mod tests {
 
     /// Every field every system sends has a raw field, so no system is left out: asset cards'
     /// category name (资产分类名称) goes to `category_name`, office buildings' room count (房间数)
-    /// to `room_count`. A system whose field the raw schema cannot hold shows up here with it.
+    /// to `room_count`, every system's division code (行政区划代码, `xzqhdm`, `regionCode`) to
+    /// `region_code` in every domain. A system whose field the raw schema cannot hold shows up
+    /// here with it.
     #[test]
     fn no_system_is_left_out_for_want_of_a_raw_field() {
         let sim = sim();
@@ -530,10 +532,14 @@ mod tests {
             .collect();
         assert_eq!(left_out, BTreeMap::new());
         let config = parsed(&sim);
+        let region_codes = Domain::ALL.map(|d| (d, "region_code"));
         for (domain, field) in [
             (Domain::AssetCard, "category_name"),
             (Domain::OfficeBuilding, "room_count"),
-        ] {
+        ]
+        .into_iter()
+        .chain(region_codes)
+        {
             let systems: Vec<&SystemProfile> = sim
                 .systems()
                 .iter()

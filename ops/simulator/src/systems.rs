@@ -17,9 +17,10 @@ use crate::world::{
 };
 use crate::{codes, geo};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use schemas::records::RegionLevel;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 pub use schemas::Domain;
 
@@ -217,6 +218,7 @@ fn field_names(
                 "ownerCreditCode",
             ),
             ("owner_name", "使用单位", "sydw", "ownerName"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("usage_category", "编制类别", "bzlb", "usageCategory"),
             ("energy_type", "能源类型", "nylx", "energyType"),
             ("brand_model", "品牌型号", "ppxh", "brandModel"),
@@ -231,6 +233,7 @@ fn field_names(
             ("terminal_id", "终端编号", "zdbh", "terminalId"),
             ("plate", "号牌号码", "hphm", "plateNo"),
             ("vin", "车架号", "cjh", "vin"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("fix_time", "定位时间", "dwsj", "gpsTime"),
             ("latitude", "纬度", "wd", "lat"),
             ("longitude", "经度", "jd", "lng"),
@@ -241,6 +244,7 @@ fn field_names(
         Domain::VehicleQuota => &[
             ("owner_uscc", "单位统一社会信用代码", "dwdm", "creditCode"),
             ("owner_name", "单位名称", "dwmc", "unitName"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("year", "年度", "nd", "year"),
             ("usage_category", "编制类别", "bzlb", "usageCategory"),
             ("quota", "编制数", "bzs", "quota"),
@@ -273,6 +277,7 @@ fn field_names(
         Domain::EnergyReport => &[
             ("uscc", "统一社会信用代码", "tyshxydm", "creditCode"),
             ("institution_name", "单位名称", "dwmc", "unitName"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("period", "统计期", "tjq", "period"),
             ("electricity", "电力", "dl", "electricity"),
             ("natural_gas", "天然气", "trq", "naturalGas"),
@@ -292,6 +297,7 @@ fn field_names(
                 "ownerCreditCode",
             ),
             ("owner_name", "单位名称", "dwmc", "ownerName"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("asset_code", "资产编号", "zcbh", "assetCode"),
             ("asset_name", "资产名称", "zcmc", "assetName"),
             ("category_code", "资产分类代码", "zcfldm", "categoryCode"),
@@ -311,6 +317,7 @@ fn field_names(
         Domain::OperatingCost => &[
             ("uscc", "统一社会信用代码", "tyshxydm", "creditCode"),
             ("institution_name", "单位名称", "dwmc", "unitName"),
+            ("region_code", "行政区划代码", "xzqhdm", "regionCode"),
             ("year", "年度", "nd", "year"),
             ("cost_personnel", "人员经费", "ryjf", "personnel"),
             ("cost_office", "办公及印刷费", "bgjysf", "officeAndPrinting"),
@@ -425,6 +432,8 @@ pub struct Record {
     /// What the national record holds where levels differ by design, if this record's level
     /// owns the entity.
     pub national: Vec<NationalValue>,
+    /// The entity's division as the national record must show it.
+    pub region: ExpectedRegion,
 }
 
 /// A value of the national record when the record's level owns the entity — the lowest level
@@ -468,6 +477,53 @@ fn as_written(value: f64, decimals: usize, factor: f64) -> f64 {
         .parse::<f64>()
         .unwrap_or(f64::NAN)
         * factor
+}
+
+/// An entity's division as the ground truth expects it on the national record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExpectedRegion {
+    /// The code in force (现行代码) of the entity's area, e.g. `150902`.
+    pub code: &'static str,
+    /// The withdrawn code every system sends instead (`152601` 集宁市), if any: the national
+    /// record keeps it as `region.reported_code` and carries the `region_code_superseded`
+    /// warning.
+    pub reported_code: Option<&'static str>,
+}
+
+impl ExpectedRegion {
+    /// The region of an entity of the area with code `code` at `level`: counties whose code
+    /// changed still send the withdrawn one — the county platform kept the code table of before
+    /// 集宁市 became 集宁区 (152601 → 150902) — and the platforms above relay their records as
+    /// the county wrote them, in every domain.
+    fn of(code: &'static str, level: Level) -> Self {
+        static WITHDRAWN: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+            let mut by_successor = HashMap::new();
+            // Withdrawn codes come by code: the lowest of several predecessors is kept.
+            for d in schemas::divisions::all() {
+                let county = |c: &str| {
+                    schemas::divisions::lookup(c).is_some_and(|s| s.level == RegionLevel::County)
+                };
+                if let Some(s) = d
+                    .successor
+                    .filter(|s| d.level == RegionLevel::County && county(s))
+                {
+                    by_successor.entry(s).or_insert(d.code);
+                }
+            }
+            by_successor
+        });
+        ExpectedRegion {
+            code,
+            reported_code: (level == Level::County)
+                .then(|| WITHDRAWN.get(code).copied())
+                .flatten(),
+        }
+    }
+
+    /// The code the systems send.
+    pub fn sent(self) -> &'static str {
+        self.reported_code.unwrap_or(self.code)
+    }
 }
 
 impl Record {
@@ -902,7 +958,8 @@ impl Simulator {
         let opt = |s: &Option<String>| s.as_ref().map_or(Cell::Null, |s| Cell::Text(s.clone()));
         let num = |v: f64, d: usize| Cell::Num(v, d);
         let int = |v: u32| Cell::Num(f64::from(v), 0);
-        let area_code = self.world.areas()[a].code;
+        let area = &self.world.areas()[a];
+        let region = ExpectedRegion::of(area.code, area.level);
         let mut national = Vec::new();
         let (key, body): (String, Vec<Cell>) = match p.domain {
             Domain::Institution => {
@@ -921,7 +978,7 @@ impl Simulator {
                         t(&i.uscc),
                         Cell::Text(name(&i.name)),
                         t(i.kind_zh),
-                        t(area_code),
+                        t(region.sent()),
                         opt(&i.parent_uscc),
                         i.parent_name
                             .as_deref()
@@ -950,6 +1007,7 @@ impl Simulator {
                         t(&v.vin),
                         t(&v.owner_uscc),
                         Cell::Text(name(&v.owner_name)),
+                        t(region.sent()),
                         t(USAGE_CATEGORIES[v.usage].0),
                         t(v.energy.label_zh()),
                         t(v.model),
@@ -975,6 +1033,7 @@ impl Simulator {
                         t(&q.terminal_id),
                         Cell::Text(plate(&q.plate)),
                         t(&q.vin),
+                        t(region.sent()),
                         Cell::Text(china_local(q.fix_time)),
                         num(lat, 6),
                         num(lon, 6),
@@ -994,6 +1053,7 @@ impl Simulator {
                     vec![
                         t(&q.owner_uscc),
                         Cell::Text(name(&q.owner_name)),
+                        t(region.sent()),
                         t(&q.year.to_string()),
                         t(USAGE_CATEGORIES[q.usage].0),
                         int(q.quota),
@@ -1016,7 +1076,7 @@ impl Simulator {
                         Cell::Text(name(&b.owner_name)),
                         Cell::Text(name(&b.name)),
                         t(&b.address),
-                        t(b.region_code),
+                        t(region.sent()),
                         t(&b.completion_year.to_string()),
                         num(b.land_area_m2, 2),
                         num(b.floor_area_m2, 2),
@@ -1080,6 +1140,7 @@ impl Simulator {
                     vec![
                         t(&r.uscc),
                         Cell::Text(name(&r.name)),
+                        t(region.sent()),
                         t(&r.period),
                         elec,
                         num(r.natural_gas_m3, 2),
@@ -1123,6 +1184,7 @@ impl Simulator {
                 let mut cells = vec![
                     t(&c.uscc),
                     Cell::Text(name(&c.name)),
+                    t(region.sent()),
                     t(&c.year.to_string()),
                 ];
                 cells.extend(c.items.iter().map(|&v| money(v)));
@@ -1147,6 +1209,7 @@ impl Simulator {
                     vec![
                         t(&c.owner_uscc),
                         Cell::Text(name(&c.owner_name)),
+                        t(region.sent()),
                         t(&c.asset_code),
                         t(&c.name),
                         t(ASSET_CATEGORIES[c.category].0),
@@ -1173,6 +1236,7 @@ impl Simulator {
             key,
             cells,
             national,
+            region,
         }
     }
 
@@ -1180,20 +1244,19 @@ impl Simulator {
     /// with the entity key of each. Holds every id in memory: fine up to `small`; at
     /// `national` it is ≈ 10⁷ ids (≈ 1 GB) — prefer [`Self::for_each_record`] there.
     pub fn ground_truth(&self) -> GroundTruth {
-        let mut domains: BTreeMap<&'static str, std::collections::BTreeSet<String>> =
-            BTreeMap::new();
+        let mut domains: BTreeMap<&'static str, BTreeMap<String, ExpectedRegion>> = BTreeMap::new();
         let mut systems = Vec::new();
         for (i, p) in self.systems.iter().enumerate() {
             let mut record_ids = Vec::new();
             let mut entity_keys = Vec::new();
             let mut national = Vec::new();
+            let entities = domains.entry(p.domain.as_str()).or_default();
             self.for_each_record(i, |r| {
+                entities.insert(r.key.clone(), r.region);
                 record_ids.push(r.id);
                 entity_keys.push(r.key);
                 national.push(r.national);
             });
-            let set = domains.entry(p.domain.as_str()).or_default();
-            set.extend(entity_keys.iter().cloned());
             systems.push(SystemTruth {
                 id: p.id.clone(),
                 domain: p.domain,
@@ -1212,12 +1275,13 @@ impl Simulator {
             size: self.world.size.name(),
             domains: domains
                 .into_iter()
-                .map(|(d, keys)| {
+                .map(|(d, entities)| {
                     (
                         d,
                         DomainTruth {
-                            entity_count: keys.len(),
-                            keys: keys.into_iter().collect(),
+                            entity_count: entities.len(),
+                            keys: entities.keys().cloned().collect(),
+                            regions: entities,
                         },
                     )
                 })
@@ -1247,6 +1311,8 @@ pub struct DomainTruth {
     pub entity_count: usize,
     /// Natural keys (schemas/README.md), sorted.
     pub keys: Vec<String>,
+    /// The division each entity's national record must show, by natural key.
+    pub regions: BTreeMap<String, ExpectedRegion>,
 }
 
 /// What one system serves.
@@ -1652,6 +1718,45 @@ mod tests {
         }
         let tokens: HashSet<&str> = sim.systems().iter().map(|s| s.token.as_str()).collect();
         assert_eq!(tokens.len(), sim.systems().len());
+    }
+
+    /// Counties whose code changed send the withdrawn code in every domain and the levels
+    /// above relay it; the ground truth expects the code in force, the withdrawn one kept.
+    #[test]
+    fn withdrawn_county_codes_reach_every_domain() {
+        use schemas::divisions::{Resolution, resolve};
+        for (code, level, withdrawn) in [
+            ("150902", Level::County, Some("152601")),
+            ("530114", Level::County, Some("530121")),
+            ("500154", Level::County, Some("500234")),
+            ("530102", Level::County, None),
+            ("530800", Level::Prefecture, None),
+        ] {
+            let region = ExpectedRegion::of(code, level);
+            assert_eq!(region.reported_code, withdrawn, "{code}");
+            assert_eq!(region.sent(), withdrawn.unwrap_or(code), "{code}");
+        }
+        let sim = sim();
+        let truth = sim.ground_truth();
+        let mut withdrawn: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, p) in sim.systems().iter().enumerate() {
+            for r in all(&sim, i) {
+                assert_eq!(
+                    cell(p, &r, "region_code"),
+                    &Cell::Text(r.region.sent().to_owned())
+                );
+                assert_eq!(truth.domains[p.domain.as_str()].regions[&r.key], r.region);
+                if let Some(old) = r.region.reported_code {
+                    assert!(
+                        matches!(resolve(old), Resolution::Superseded { current, .. }
+                            if current.code == r.region.code),
+                        "{old}"
+                    );
+                    *withdrawn.entry(p.domain.as_str()).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(withdrawn.len(), Domain::ALL.len(), "{withdrawn:?}");
     }
 
     /// An office building without 不动产单元号 is keyed `<owner USCC>|<normalised address>`
