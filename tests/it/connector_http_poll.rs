@@ -49,7 +49,10 @@ async fn ingest(
         progress,
     } = connector_topics().await;
     let text = format!(
-        "connector_id = \"http-test\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
+        "connector_id = \"{}\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{progress}\"\nquarantine_topic = \"{quarantine}\"\n[kafka]\nbootstrap = \"{}\"\n{}",
+        // Its own connector id: the slots' transactional ids derive from it, and the tests
+        // of this file run at once.
+        tests::unique("http-test"),
         tests::bootstrap(),
         simulator::connector_config::instance_toml(
             profile,
