@@ -18,6 +18,10 @@
 //!
 //! Targets: start-up ≤ 30 s, RSS ≤ 1 GiB, no producer created per poll, ≥ 50,000 records/s.
 
+/// The allocator the `connector` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
