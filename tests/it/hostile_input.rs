@@ -1092,10 +1092,10 @@ async fn push_cases(pusher: &Pusher, expected: &mut Expected, prefix: &str) {
     for i in 0..100 {
         let id = format!("{i:03}{}", "L".repeat(125));
         let key = format!("long-{i}");
-        let (status, _) = pusher
+        let (status, answer) = pusher
             .json(city, "vehicle", &batch(&id, vec![vehicle(&key, "530114")]))
             .await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "long batch id {i}: {answer}");
         expected.written(&vehicles, &key);
     }
     let (status, answer) = pusher
