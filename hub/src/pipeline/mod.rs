@@ -160,6 +160,10 @@ pub struct PipelineConfig {
     pub group_prefix: String,
     /// Topic names.
     pub topics: TopicNames,
+    /// Threads per stage (Kafka Streams' `num.stream.threads`): each is a consumer of the
+    /// stage's group with its own transactional producer and state stores, so a process uses
+    /// as many cores as it has partitions to give them.
+    pub stage_threads: usize,
     /// Records per transaction, at most.
     pub batch_records: usize,
     /// Time per transaction, at most, from its first record.
@@ -199,62 +203,101 @@ impl Pipeline {
         let raw = preparer::RawCodecs::new(registry.clone(), &codecs)?;
         let runtime = tokio::runtime::Handle::current();
         let stop = Arc::new(AtomicBool::new(false));
-        let stage_config = |stage: &'static str, topics: Vec<String>| LoopConfig {
+        // Thread 0 keeps the ids of a process with one thread per stage, so that upgrading
+        // fences the predecessor by id.
+        let stage_config = |stage: &'static str, thread: usize, topics: Vec<String>| LoopConfig {
             stage,
             group_id: format!("{}-{stage}", config.group_prefix),
             topics,
-            transactional_id: format!("{}-{stage}-{}", config.group_prefix, config.instance_id),
+            transactional_id: match thread {
+                0 => format!("{}-{stage}-{}", config.group_prefix, config.instance_id),
+                t => format!("{}-{stage}-{}-{t}", config.group_prefix, config.instance_id),
+            },
             batch_records: config.batch_records,
             batch_interval: config.batch_interval,
             transaction_timeout: config.transaction_timeout,
         };
-        let names = &config.topics;
-        let prepare = stage_config("prepare", Domain::ALL.map(|d| names.raw(d)).to_vec());
-        let resolve = stage_config(
-            "resolve",
-            Domain::ALL.map(|d| names.repartition(d)).to_vec(),
-        );
         let quarantiner = move || -> Result<Quarantiner, PipelineError> {
             Ok(Quarantiner {
                 encoder: Encoder::with_schema_id(quarantine_id)?,
             })
         };
+        let names = &config.topics;
         let settings = config.settings.clone();
-        let threads = vec![
-            spawn_stage(&settings, prepare, metrics.clone(), stop.clone(), {
-                let (config, metrics, runtime) = (config.clone(), metrics.clone(), runtime.clone());
-                move || {
-                    Ok(preparer::Preparer {
-                        topics: config.topics.clone(),
-                        raw: raw.clone(),
-                        rules: config.rules.clone(),
-                        quarantine: quarantiner()?,
-                        metrics: metrics.clone(),
-                        runtime: runtime.clone(),
-                    })
-                }
-            })?,
-            spawn_stage(&settings, resolve, metrics.clone(), stop.clone(), {
-                let metrics = metrics.clone();
-                move || {
-                    Ok(resolver::Resolver {
-                        topics: config.topics.clone(),
-                        settings: config.settings.clone(),
-                        policy: config.policy.clone(),
-                        codecs: codecs.clone(),
-                        quarantine: quarantiner()?,
-                        state_dir: config.state_dir.clone(),
-                        cache_bytes: config.state_cache_bytes,
-                        restore_timeout: config.transaction_timeout * 2 + Duration::from_secs(30),
-                        metrics: metrics.clone(),
-                        runtime: runtime.clone(),
-                        stream_retention: config.stream_state_retention,
-                        swept: std::time::Instant::now(),
-                        stores: HashMap::new(),
-                    })
-                }
-            })?,
-        ];
+        let mut threads = Vec::new();
+        let open_files = store::OpenFiles::default();
+        for thread in 0..config.stage_threads.max(1) {
+            let prepare = stage_config(
+                "prepare",
+                thread,
+                Domain::ALL.map(|d| names.raw(d)).to_vec(),
+            );
+            let resolve = stage_config(
+                "resolve",
+                thread,
+                Domain::ALL.map(|d| names.repartition(d)).to_vec(),
+            );
+            threads.push(spawn_stage(
+                &settings,
+                prepare,
+                thread,
+                metrics.clone(),
+                stop.clone(),
+                {
+                    let (config, metrics, runtime, raw) = (
+                        config.clone(),
+                        metrics.clone(),
+                        runtime.clone(),
+                        raw.clone(),
+                    );
+                    move || {
+                        Ok(preparer::Preparer {
+                            topics: config.topics.clone(),
+                            raw: raw.clone(),
+                            rules: config.rules.clone(),
+                            quarantine: quarantiner()?,
+                            metrics: metrics.clone(),
+                            runtime: runtime.clone(),
+                        })
+                    }
+                },
+            )?);
+            threads.push(spawn_stage(
+                &settings,
+                resolve,
+                thread,
+                metrics.clone(),
+                stop.clone(),
+                {
+                    let (config, metrics, runtime, codecs, open_files) = (
+                        config.clone(),
+                        metrics.clone(),
+                        runtime.clone(),
+                        codecs.clone(),
+                        open_files.clone(),
+                    );
+                    move || {
+                        Ok(resolver::Resolver {
+                            topics: config.topics.clone(),
+                            settings: config.settings.clone(),
+                            policy: config.policy.clone(),
+                            codecs: codecs.clone(),
+                            quarantine: quarantiner()?,
+                            state_dir: config.state_dir.clone(),
+                            cache_bytes: config.state_cache_bytes,
+                            restore_timeout: config.transaction_timeout * 2
+                                + Duration::from_secs(30),
+                            metrics: metrics.clone(),
+                            runtime: runtime.clone(),
+                            stream_retention: config.stream_state_retention,
+                            swept: std::time::Instant::now(),
+                            stores: HashMap::new(),
+                            open_files: open_files.clone(),
+                        })
+                    }
+                },
+            )?);
+        }
         Ok(Pipeline { stop, threads })
     }
 
@@ -272,12 +315,13 @@ impl Pipeline {
 fn spawn_stage<S: exactly_once::Stage>(
     settings: &ClientSettings,
     config: LoopConfig,
+    thread: usize,
     metrics: Metrics,
     stop: Arc<AtomicBool>,
     mut make: impl FnMut() -> Result<S, PipelineError> + Send + 'static,
 ) -> Result<JoinHandle<()>, PipelineError> {
     let settings = settings.clone();
-    let name = format!("stage-{}", config.stage);
+    let name = format!("stage-{}-{thread}", config.stage);
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {

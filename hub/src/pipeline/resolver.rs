@@ -16,9 +16,11 @@ use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
 use super::quarantine::{Quarantiner, Reason};
-use super::store::{Change, Store};
+use super::store::{Change, OpenFiles, Store};
 use super::{PipelineError, TopicNames};
-use crate::stages::resolve::{EntityState, Outcome, SourceReport, SurvivorshipPolicy, resolve};
+use crate::stages::resolve::{
+    EntityState, Outcome, Republish, SourceReport, SurvivorshipPolicy, resolve,
+};
 
 /// A partition of a domain's repartition topic (and of its changelog).
 type PartitionId = (Domain, i32);
@@ -49,8 +51,10 @@ pub struct Resolver {
     pub stream_retention: Duration,
     /// When expired stream states were last looked for.
     pub swept: Instant,
-    /// The stores of the partitions this process owns.
+    /// The stores of the partitions this thread owns.
     pub stores: HashMap<PartitionId, Store>,
+    /// The store files of every resolve thread of the process.
+    pub open_files: OpenFiles,
 }
 
 /// State changes of a batch, by partition.
@@ -65,13 +69,6 @@ const KEEP_UNOWNED: Duration = Duration::from_secs(600);
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const SWEEP_LIMIT: usize = 10_000;
 
-/// The expiry a stored state carries, read without the rest.
-#[derive(serde::Deserialize)]
-struct Expiry {
-    #[serde(default)]
-    expires_at: Option<u64>,
-}
-
 impl Resolver {
     /// The store of `partition`: the one this instance closed cleanly, brought up to date
     /// from its checkpoint, or else rebuilt from the whole changelog.
@@ -80,6 +77,8 @@ impl Resolver {
             let (domain, p) = partition;
             let started = Instant::now();
             let path = self.store_path(partition);
+            // A thread that just lost the partition closes its store within a poll.
+            let held = self.open_files.hold(&path, Duration::from_secs(30))?;
             let (mut store, checkpoint) = Store::open(&path, self.cache_bytes)?;
             let (from, (next, records)) = match self.replay(&mut store, partition, checkpoint)? {
                 Some(done) if checkpoint.is_some() => ("checkpoint", done),
@@ -96,6 +95,7 @@ impl Resolver {
                 }
             };
             store.advance(next);
+            store.hold(held);
             let took = started.elapsed();
             let entities = store.len()?;
             self.metrics
@@ -147,9 +147,7 @@ impl Resolver {
                     return;
                 }
                 read += 1;
-                let expires_at = value
-                    .and_then(|v| serde_json::from_slice::<Expiry>(v).ok())
-                    .and_then(|e| e.expires_at);
+                let expires_at = value.and_then(|v| EntityState::expiry(v).ok()).flatten();
                 pending.push(Change {
                     key: String::from_utf8_lossy(key).into_owned(),
                     value: value.map(<[u8]>::to_vec),
@@ -241,7 +239,7 @@ impl Stage for Resolver {
             let key = (partition, entity.clone());
             if !touched.contains_key(&key) {
                 let stored = match self.store(partition)?.get(&entity)? {
-                    Some(bytes) => serde_json::from_slice(&bytes)
+                    Some(bytes) => EntityState::decode(&bytes)
                         .map_err(|e| PipelineError::State(e.to_string()))?,
                     None => EntityState::default(),
                 };
@@ -249,8 +247,19 @@ impl Stage for Resolver {
             }
             let state = touched.get_mut(&key).expect("inserted above");
             let provenance = report.provenance.clone();
-            let (outcome, published) =
-                resolve(state, &entity, report, self.policy.for_domain(domain), now);
+            let republish = if domain.is_stream() {
+                Republish::OnContent
+            } else {
+                Republish::OnProvenance
+            };
+            let (outcome, published) = resolve(
+                state,
+                &entity,
+                report,
+                self.policy.for_domain(domain),
+                republish,
+                now,
+            );
             if domain.is_stream() && state.expires_at.is_none() {
                 let retention =
                     u64::try_from(self.stream_retention.as_millis()).unwrap_or(u64::MAX);
@@ -277,7 +286,6 @@ impl Stage for Resolver {
                         key: entity.clone(),
                         payload: Some(payload),
                     });
-                    changed.insert(key);
                 }
                 Some((_, Err(e))) => {
                     // A merged record the national schema refuses is a hub defect: the report
@@ -299,6 +307,10 @@ impl Stage for Resolver {
                     continue;
                 }
             }
+            // A merge that published nothing (a stream relay) still changed the state.
+            if outcome != Outcome::Unchanged {
+                changed.insert(key);
+            }
             tally.add(domain, region, counted(outcome));
             self.metrics
                 .records_out
@@ -307,7 +319,7 @@ impl Stage for Resolver {
         }
         for key in changed {
             let state = &touched[&key];
-            let bytes = serde_json::to_vec(state).expect("states serialise");
+            let bytes = state.encode();
             let ((domain, p), entity) = key;
             out.push(Output {
                 topic: self.topics.changelog(domain),
@@ -386,7 +398,10 @@ impl Resolver {
         let owned: BTreeSet<PathBuf> = self.stores.keys().map(|&p| self.store_path(p)).collect();
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "redb") || owned.contains(&path) {
+            if path.extension().is_none_or(|e| e != "redb")
+                || owned.contains(&path)
+                || self.open_files.is_held(&path)
+            {
                 continue;
             }
             let unowned_for = entry

@@ -13,7 +13,10 @@
 //! level has relayed the fix): a second table orders them by expiry, so [`Store::expired`]
 //! finds the due ones without a scan.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
@@ -43,6 +46,56 @@ pub struct StoreError {
     message: String,
 }
 
+/// The store files a process has open, shared by its resolve threads (as Kafka Streams locks a
+/// task's directory): a partition handed from one thread to another waits until the first has
+/// closed its store, and no thread removes a file another one holds.
+#[derive(Debug, Clone, Default)]
+pub struct OpenFiles(Arc<Mutex<HashSet<PathBuf>>>);
+
+impl OpenFiles {
+    /// Holds `path` for the caller once no other holds it, waiting at most `within`.
+    pub fn hold(&self, path: &Path, within: Duration) -> Result<Held, StoreError> {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.lock().insert(path.to_owned()) {
+                return Ok(Held {
+                    files: self.clone(),
+                    path: path.to_owned(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError {
+                    path: path.display().to_string(),
+                    message: format!("still open in another thread after {within:?}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether some thread holds `path`.
+    pub fn is_held(&self, path: &Path) -> bool {
+        self.lock().contains(path)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A store file held by one thread ([`OpenFiles::hold`]) until this drops.
+#[derive(Debug)]
+pub struct Held {
+    files: OpenFiles,
+    path: PathBuf,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.files.lock().remove(&self.path);
+    }
+}
+
 /// One partition's entity states.
 pub struct Store {
     db: Database,
@@ -52,6 +105,8 @@ pub struct Store {
     /// The changelog offset below which every record is applied here, when known; the file is
     /// kept at close only then.
     checkpoint: Option<i64>,
+    /// The file's hold, released after the store closed (fields drop after `Drop::drop`).
+    held: Option<Held>,
 }
 
 /// Every this many commits one is made durable, so that the file does not grow unboundedly.
@@ -82,6 +137,7 @@ impl Store {
             path: path.to_owned(),
             since_durable: 0,
             checkpoint: None,
+            held: None,
         };
         // Create the table, so that reads of an empty store find it.
         store.write_batch(std::iter::empty(), true)?;
@@ -101,6 +157,11 @@ impl Store {
         Ok((Self::create(path, cache_bytes)?, None))
     }
 
+    /// Keeps `held` until the store has closed.
+    pub fn hold(&mut self, held: Held) {
+        self.held = Some(held);
+    }
+
     /// Opens `path` and takes its checkpoint out, durably; `None` (and the file deleted) when
     /// it has none.
     fn reopen(path: &Path, cache_bytes: usize) -> Result<Option<(Self, i64)>, StoreError> {
@@ -116,6 +177,7 @@ impl Store {
             path: path.to_owned(),
             since_durable: 0,
             checkpoint: None,
+            held: None,
         };
         let write = store.db.begin_write().map_err(|e| store.error(e))?;
         let checkpoint = {

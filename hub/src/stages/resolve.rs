@@ -133,6 +133,59 @@ pub struct EntityState {
     pub expires_at: Option<u64>,
 }
 
+/// The first byte of a state in the binary form: MessagePack with field names follows. States
+/// written before it are JSON and start with `{`, so both are read.
+const STATE_MESSAGEPACK: u8 = 1;
+
+/// Why stored state bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// JSON state (written before the binary form) that does not parse.
+    #[error("JSON state: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Binary state that does not parse.
+    #[error("binary state: {0}")]
+    Binary(#[from] rmp_serde::decode::Error),
+    /// Neither form.
+    #[error("unknown state format (first byte {0})")]
+    Format(u8),
+}
+
+impl EntityState {
+    /// The stored form (store and changelog): MessagePack behind [`STATE_MESSAGEPACK`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 * (1 + self.reports.len()));
+        out.push(STATE_MESSAGEPACK);
+        // Named fields: a field added later with a default reads older states.
+        self.serialize(&mut rmp_serde::Serializer::new(&mut out).with_struct_map())
+            .expect("states serialise to MessagePack");
+        out
+    }
+
+    /// A state read from its stored form, binary or JSON.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StateError> {
+        decode_state(bytes)
+    }
+
+    /// Only the expiry of a stored state, without reading its reports.
+    pub fn expiry(bytes: &[u8]) -> Result<Option<u64>, StateError> {
+        #[derive(Deserialize)]
+        struct Expiry {
+            #[serde(default)]
+            expires_at: Option<u64>,
+        }
+        Ok(decode_state::<Expiry>(bytes)?.expires_at)
+    }
+}
+
+fn decode_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StateError> {
+    match bytes.first() {
+        Some(&STATE_MESSAGEPACK) => Ok(rmp_serde::from_slice(&bytes[1..])?),
+        Some(b'{') => Ok(serde_json::from_slice(bytes)?),
+        other => Err(StateError::Format(other.copied().unwrap_or(0))),
+    }
+}
+
 /// The survivorship rules of one domain: a default and per-field exceptions.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,13 +267,29 @@ impl SurvivorshipPolicy {
     }
 }
 
+/// When a report that leaves the national values as they were is published again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Republish {
+    /// Registries and statistical reports: every new contribution is a new revision, so the
+    /// national record always lists every report of the entity (a consumer sees who confirmed
+    /// it, and there are few reports per entity and day).
+    OnProvenance,
+    /// Streams (GPS points): only a change of values, conflicts or warnings is published. Each
+    /// point is reported by up to three levels within seconds, so republishing every relay would
+    /// triple the national stream for no new content; the later reports' provenance is merged
+    /// into the state (its changelog) all the same.
+    OnContent,
+}
+
 /// Adds `report` to `state` and says what it did; returns the national record to publish, if
-/// any, as JSON (revision and `updated_at` = `now` set).
+/// any, as JSON (revision and `updated_at` = `now` set). Whatever is published is
+/// `merge` of the reports it lists.
 pub fn resolve(
     state: &mut EntityState,
     entity_id: &str,
     report: SourceReport,
     policy: &DomainPolicy,
+    republish: Republish,
     now: DateTime<Utc>,
 ) -> (Outcome, Option<Map<String, Value>>) {
     let system = report.provenance.source_system_id.clone();
@@ -236,6 +305,14 @@ pub fn resolve(
     let after = merge(entity_id, &state.reports, policy);
     let outcome = match &before {
         Some(before) if *before == after => return (Outcome::Unchanged, None),
+        Some(before)
+            if republish == Republish::OnContent
+                && before.values == after.values
+                && before.conflicts == after.conflicts
+                && before.warnings == after.warnings =>
+        {
+            return (Outcome::MergedDuplicate, None);
+        }
         Some(before) if before.values == after.values => Outcome::MergedDuplicate,
         _ => Outcome::Published,
     };
@@ -912,7 +989,14 @@ mod tests {
             let mut state = EntityState::default();
             let mut revision = 0;
             for (i, (report, outcome, values)) in steps.into_iter().enumerate() {
-                let (got, published) = resolve(&mut state, "E1", report, &policy, at(59));
+                let (got, published) = resolve(
+                    &mut state,
+                    "E1",
+                    report,
+                    &policy,
+                    Republish::OnProvenance,
+                    at(59),
+                );
                 assert_eq!(got, outcome, "{name}, step {i}");
                 assert_eq!(
                     published.is_some(),
@@ -954,7 +1038,14 @@ mod tests {
                 json!({"seats": 5, "plate": "云A12345"}),
             ),
         ] {
-            resolve(&mut state, "E1", r, &policy, at(59));
+            resolve(
+                &mut state,
+                "E1",
+                r,
+                &policy,
+                Republish::OnProvenance,
+                at(59),
+            );
         }
         let merged = merge("E1", &state.reports, &policy);
         let systems: Vec<&str> = merged
@@ -995,13 +1086,172 @@ mod tests {
         for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2]] {
             let mut state = EntityState::default();
             for i in order {
-                resolve(&mut state, "E1", reports[i].clone(), &policy, at(59));
+                resolve(
+                    &mut state,
+                    "E1",
+                    reports[i].clone(),
+                    &policy,
+                    Republish::OnProvenance,
+                    at(59),
+                );
             }
             finals.push(merge("E1", &state.reports, &policy));
         }
         assert!(finals.windows(2).all(|w| w[0] == w[1]));
         assert_eq!(finals[0].values["seats"], json!(5));
         assert_eq!(finals[0].values["status"], json!("IN_USE"), "newest status");
+    }
+
+    /// Streams publish a point once: a later report that only adds provenance is merged into
+    /// the state unpublished; one that changes the values or adds a conflict is published, and
+    /// every published record is the merge of the reports it lists.
+    #[test]
+    fn stream_points_are_republished_only_when_their_content_changes() {
+        let fix = json!({"longitude": 102.83, "latitude": 24.88, "speed_kmh": 40.0});
+        let moved = json!({"longitude": 102.90, "latitude": 24.88, "speed_kmh": 40.0});
+        type Step = (SourceReport, Outcome, bool);
+        let cases: Vec<(&str, Vec<Step>)> = vec![
+            (
+                "relays of the same fix add provenance only",
+                vec![
+                    (
+                        report("county", County, 0, fix.clone()),
+                        Outcome::Published,
+                        true,
+                    ),
+                    (
+                        report("city", Prefecture, 1, fix.clone()),
+                        Outcome::MergedDuplicate,
+                        false,
+                    ),
+                    (
+                        report("province", Province, 2, fix.clone()),
+                        Outcome::MergedDuplicate,
+                        false,
+                    ),
+                ],
+            ),
+            (
+                "a relay that disagrees is a new conflict, published",
+                vec![
+                    (
+                        report("county", County, 0, fix.clone()),
+                        Outcome::Published,
+                        true,
+                    ),
+                    (
+                        report("province", Province, 2, moved.clone()),
+                        Outcome::MergedDuplicate,
+                        true,
+                    ),
+                    (
+                        report("city", Prefecture, 1, fix.clone()),
+                        Outcome::MergedDuplicate,
+                        true,
+                    ),
+                ],
+            ),
+            (
+                "the owning level arriving last changes the values",
+                vec![
+                    (
+                        report("province", Province, 2, moved.clone()),
+                        Outcome::Published,
+                        true,
+                    ),
+                    (
+                        report("county", County, 0, fix.clone()),
+                        Outcome::Published,
+                        true,
+                    ),
+                ],
+            ),
+        ];
+        let policy = registry_policy();
+        for (name, steps) in cases {
+            let mut state = EntityState::default();
+            for (i, (report, outcome, publishes)) in steps.into_iter().enumerate() {
+                let system = report.provenance.source_system_id.clone();
+                let (got, published) = resolve(
+                    &mut state,
+                    "P1",
+                    report,
+                    &policy,
+                    Republish::OnContent,
+                    at(59),
+                );
+                assert_eq!(
+                    (got, published.is_some()),
+                    (outcome, publishes),
+                    "{name}, step {i}"
+                );
+                assert!(
+                    state.reports.contains_key(&system),
+                    "{name}, step {i}: provenance kept"
+                );
+                if let Some(record) = published {
+                    let listed = record["contributions"]
+                        .as_array()
+                        .expect("contributions")
+                        .len();
+                    assert_eq!(listed, state.reports.len(), "{name}, step {i}");
+                    let merged =
+                        merge("P1", &state.reports, &policy).into_record(state.revision, at(59));
+                    assert_eq!(
+                        record, merged,
+                        "{name}, step {i}: the merge of what it lists"
+                    );
+                }
+            }
+        }
+    }
+
+    /// States are stored in the binary form and read back whole; JSON states written before
+    /// it still read.
+    #[test]
+    fn states_round_trip_in_both_forms() {
+        let mut state = EntityState::default();
+        let policy = registry_policy();
+        for r in [
+            report(
+                "county",
+                County,
+                0,
+                json!({"seats": 5, "lat": 24.881, "tags": ["a", null], "n": {"x": -3}}),
+            ),
+            report("province", Province, 9, json!({"seats": 7, "lat": 24.881})),
+        ] {
+            resolve(
+                &mut state,
+                "E1",
+                r,
+                &policy,
+                Republish::OnProvenance,
+                at(59),
+            );
+        }
+        state.expires_at = Some(1_751_241_600_000);
+        let binary = state.encode();
+        let json = serde_json::to_vec(&state).expect("JSON");
+        assert!(
+            binary.len() < json.len(),
+            "{} < {}",
+            binary.len(),
+            json.len()
+        );
+        for (form, bytes) in [("binary", &binary), ("json", &json)] {
+            assert_eq!(EntityState::decode(bytes).expect(form), state, "{form}");
+            assert_eq!(
+                EntityState::expiry(bytes).expect(form),
+                state.expires_at,
+                "{form}"
+            );
+        }
+        assert!(matches!(
+            EntityState::decode(b"x"),
+            Err(StateError::Format(b'x'))
+        ));
+        assert!(EntityState::decode(&binary[..binary.len() / 2]).is_err());
     }
 
     #[test]
@@ -1301,7 +1551,14 @@ mod tests {
                 json!({"latitude": 25.000_008, "source_datum": "GCJ02"}),
             ),
         ] {
-            resolve(&mut state, "E1", r, &policy, at(59));
+            resolve(
+                &mut state,
+                "E1",
+                r,
+                &policy,
+                Republish::OnProvenance,
+                at(59),
+            );
         }
         let merged = merge("E1", &state.reports, &policy);
         assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
