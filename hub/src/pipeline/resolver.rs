@@ -65,55 +65,92 @@ pub type Changes = Vec<(PartitionId, Change)>;
 /// the partition back.
 const KEEP_UNOWNED: Duration = Duration::from_secs(600);
 
+/// Stores restored at once when a batch needs several.
+const PARALLEL_RESTORES: usize = 16;
+
 /// How often expired stream states are looked for, and at most how many go per batch.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const SWEEP_LIMIT: usize = 10_000;
 
 impl Resolver {
+    /// Opens the stores of `partitions` this thread does not hold yet, all at once: each
+    /// restore mostly waits for its changelog, so a stage assigned many partitions starts in
+    /// about the time of its largest one.
+    fn open_stores(&mut self, partitions: BTreeSet<PartitionId>) -> Result<(), PipelineError> {
+        let missing: Vec<PartitionId> = partitions
+            .into_iter()
+            .filter(|p| !self.stores.contains_key(p))
+            .collect();
+        let opened: Vec<Result<Store, PipelineError>> = match missing.as_slice() {
+            [] => return Ok(()),
+            [one] => vec![self.open_store(*one)],
+            several => {
+                let this = &*self;
+                let mut opened = Vec::with_capacity(several.len());
+                // A restore is a consumer of its own: at most this many at once.
+                for chunk in several.chunks(PARALLEL_RESTORES) {
+                    std::thread::scope(|scope| {
+                        let running: Vec<_> = chunk
+                            .iter()
+                            .map(|&p| scope.spawn(move || this.open_store(p)))
+                            .collect();
+                        opened.extend(running.into_iter().map(|t| {
+                            t.join().unwrap_or_else(|_| {
+                                Err(PipelineError::State("a store restore panicked".to_owned()))
+                            })
+                        }));
+                    });
+                }
+                opened
+            }
+        };
+        for (partition, store) in missing.into_iter().zip(opened) {
+            self.stores.insert(partition, store?);
+        }
+        Ok(())
+    }
+
     /// The store of `partition`: the one this instance closed cleanly, brought up to date
     /// from its checkpoint, or else rebuilt from the whole changelog.
-    fn store(&mut self, partition: PartitionId) -> Result<&Store, PipelineError> {
-        if !self.stores.contains_key(&partition) {
-            let (domain, p) = partition;
-            let started = Instant::now();
-            let path = self.store_path(partition);
-            // A thread that just lost the partition closes its store within a poll.
-            let held = self.open_files.hold(&path, Duration::from_secs(30))?;
-            let (mut store, checkpoint) = Store::open(&path, self.cache_bytes)?;
-            let (from, (next, records)) = match self.replay(&mut store, partition, checkpoint)? {
-                Some(done) if checkpoint.is_some() => ("checkpoint", done),
-                Some(done) => ("beginning", done),
-                None => {
-                    // The changelog no longer holds the checkpoint (recreated or truncated).
-                    drop(store);
-                    store = Store::create(&path, self.cache_bytes)?;
-                    let done = self.replay(&mut store, partition, None)?;
-                    (
-                        "beginning",
-                        done.expect("a replay from the beginning always fits"),
-                    )
-                }
-            };
-            store.advance(next);
-            store.hold(held);
-            let took = started.elapsed();
-            let entities = store.len()?;
-            self.metrics
-                .restore_duration
-                .with_label_values(&[domain.as_str()])
-                .observe(took.as_secs_f64());
-            self.metrics
-                .restore_records
-                .with_label_values(&[domain.as_str(), from])
-                .inc_by(records);
-            self.metrics
-                .state_entities
-                .with_label_values(&[domain.as_str()])
-                .add(i64::try_from(entities).unwrap_or(i64::MAX));
-            tracing::info!(%domain, partition = p, entities, records, from, ?took, "state store restored");
-            self.stores.insert(partition, store);
-        }
-        Ok(&self.stores[&partition])
+    fn open_store(&self, partition: PartitionId) -> Result<Store, PipelineError> {
+        let (domain, p) = partition;
+        let started = Instant::now();
+        let path = self.store_path(partition);
+        // A thread that just lost the partition closes its store within a poll.
+        let held = self.open_files.hold(&path, Duration::from_secs(30))?;
+        let (mut store, checkpoint) = Store::open(&path, self.cache_bytes)?;
+        let (from, (next, records)) = match self.replay(&mut store, partition, checkpoint)? {
+            Some(done) if checkpoint.is_some() => ("checkpoint", done),
+            Some(done) => ("beginning", done),
+            None => {
+                // The changelog no longer holds the checkpoint (recreated or truncated).
+                drop(store);
+                store = Store::create(&path, self.cache_bytes)?;
+                let done = self.replay(&mut store, partition, None)?;
+                (
+                    "beginning",
+                    done.expect("a replay from the beginning always fits"),
+                )
+            }
+        };
+        store.advance(next);
+        store.hold(held);
+        let took = started.elapsed();
+        let entities = store.len()?;
+        self.metrics
+            .restore_duration
+            .with_label_values(&[domain.as_str()])
+            .observe(took.as_secs_f64());
+        self.metrics
+            .restore_records
+            .with_label_values(&[domain.as_str(), from])
+            .inc_by(records);
+        self.metrics
+            .state_entities
+            .with_label_values(&[domain.as_str()])
+            .add(i64::try_from(entities).unwrap_or(i64::MAX));
+        tracing::info!(%domain, partition = p, entities, records, from, ?took, "state store restored");
+        Ok(store)
     }
 
     /// Applies `partition`'s changelog to `store` from `checkpoint` (from the beginning when
@@ -190,6 +227,12 @@ impl Stage for Resolver {
         let mut touched: BTreeMap<(PartitionId, String), EntityState> = BTreeMap::new();
         let mut changed: BTreeSet<(PartitionId, String)> = BTreeSet::new();
         let mut tally = Tally::default();
+        self.open_stores(
+            batch
+                .iter()
+                .filter_map(|i| Some((self.topics.repartition_domain(&i.topic)?, i.partition)))
+                .collect(),
+        )?;
         for input in batch {
             let Some(domain) = self.topics.repartition_domain(&input.topic) else {
                 continue;
@@ -238,7 +281,8 @@ impl Stage for Resolver {
             };
             let key = (partition, entity.clone());
             if !touched.contains_key(&key) {
-                let stored = match self.store(partition)?.get(&entity)? {
+                let store = self.stores.get(&partition).expect("opened above");
+                let stored = match store.get(&entity)? {
                     Some(bytes) => EntityState::decode(&bytes)
                         .map_err(|e| PipelineError::State(e.to_string()))?,
                     None => EntityState::default(),
