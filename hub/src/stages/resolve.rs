@@ -300,6 +300,18 @@ pub fn resolve(
             return (Outcome::Unchanged, None);
         }
     }
+    // The common stream case, without merging: a relay identical to every report so far
+    // leaves values, conflicts (none) and warnings as they are.
+    if republish == Republish::OnContent
+        && state.revision > 0
+        && state
+            .reports
+            .values()
+            .all(|r| r.values == report.values && r.warnings == report.warnings)
+    {
+        state.reports.insert(system, report);
+        return (Outcome::MergedDuplicate, None);
+    }
     let before = (state.revision > 0).then(|| merge(entity_id, &state.reports, policy));
     state.reports.insert(system, report);
     let after = merge(entity_id, &state.reports, policy);
