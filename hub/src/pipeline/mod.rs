@@ -126,16 +126,22 @@ impl TopicNames {
         format!("{}{}", self.prefix, topics::OUTCOMES)
     }
 
-    /// The domain of a raw topic name.
+    /// The domain of a raw topic name (per record: without allocating).
     pub fn raw_domain(&self, topic: &str) -> Option<Domain> {
-        Domain::ALL.into_iter().find(|d| self.raw(*d) == topic)
+        self.domain_after(topic, "raw.")
     }
 
     /// The domain of a repartition topic name.
     pub fn repartition_domain(&self, topic: &str) -> Option<Domain> {
-        Domain::ALL
-            .into_iter()
-            .find(|d| self.repartition(*d) == topic)
+        self.domain_after(topic, "hub.repartition.")
+    }
+
+    fn domain_after(&self, topic: &str, kind: &str) -> Option<Domain> {
+        topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(kind)?
+            .parse()
+            .ok()
     }
 
     /// Every topic of the exchange, prefixed.
@@ -344,4 +350,39 @@ fn spawn_stage<S: exactly_once::Stage>(
             }
         })
         .map_err(PipelineError::Thread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_give_their_domain_back() {
+        for prefix in ["", "staging."] {
+            let names = TopicNames {
+                prefix: prefix.to_owned(),
+            };
+            for d in Domain::ALL {
+                assert_eq!(names.raw_domain(&names.raw(d)), Some(d), "{prefix}{d}");
+                assert_eq!(
+                    names.repartition_domain(&names.repartition(d)),
+                    Some(d),
+                    "{prefix}{d}"
+                );
+                assert_eq!(names.raw_domain(&names.repartition(d)), None);
+                assert_eq!(names.repartition_domain(&names.national(d)), None);
+            }
+            for other in ["raw.unknown", "other.raw.vehicle", "raw.vehicle.v1", ""] {
+                assert_eq!(names.raw_domain(other), None, "{other}");
+            }
+        }
+        let staged = TopicNames {
+            prefix: "staging.".to_owned(),
+        };
+        assert_eq!(
+            staged.raw_domain("raw.vehicle"),
+            None,
+            "another hub's topic"
+        );
+    }
 }
