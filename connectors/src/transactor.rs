@@ -1,6 +1,7 @@
 //! Exactly-once writes: records, quarantined records and the progress they reach go to Kafka in
 //! one transaction. Every producer has a stable `transactional.id` — a task slot of the
-//! connector (`huitong-connector-<connector id>-slot-<n>`) or a push client system — so a second
+//! connector (`huitong-connector-<connector id>-slot-<n>`) or a push client system
+//! (`huitong-connector-<connector id>-push-<system id>`) — so a second
 //! process running the same work fences the first (zombie fencing), as Kafka Connect's
 //! exactly-once source tasks do (KIP-618).
 

@@ -42,7 +42,7 @@ fn write_config(
         &config,
         format!(
             r#"
-connector_id = "kill-test"
+connector_id = "{connector}"
 registry_url = "{url}"
 progress_topic = "{progress}"
 quarantine_topic = "{quarantine}"
@@ -70,6 +70,8 @@ fields = {{ vin = "车架号", plate = "号牌号码", owner_uscc = "使用单�
             quarantine = topics.quarantine,
             progress = topics.progress,
             bootstrap = tests::bootstrap(),
+            // Slot transactional ids derive from it: two tests sharing one would fence each other.
+            connector = unique("kill-test"),
             id = unique("instance"),
             drop = drop.display(),
         ),

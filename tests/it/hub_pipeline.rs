@@ -102,7 +102,9 @@ impl Stack {
             names.prefix,
         );
         let header = format!(
-            "connector_id = \"e2e\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{}\"\nquarantine_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n",
+            "connector_id = \"{}\"\nregistry_url = \"{registry_url}\"\nprogress_topic = \"{}\"\nquarantine_topic = \"{}\"\n[kafka]\nbootstrap = \"{}\"\n",
+            // Slot transactional ids derive from it: two tests sharing one would fence each other.
+            unique("e2e"),
             unique("progress"),
             names.quarantine(),
             tests::bootstrap(),

@@ -947,8 +947,11 @@ async fn load(
         shared.progress_topic.clone(),
         format!("push-{}", client.config.system_id),
     );
+    // Scoped by the connector, as slots are: two deployments sharing a cluster (or a client
+    // system) must not fence each other.
+    let transactional_id = format!("huitong-connector-{}-{id}", shared.connector_id);
     tokio::task::spawn_blocking(move || {
-        let transactor = Transactor::start(&settings, &format!("huitong-connector-{id}"), &topic)?;
+        let transactor = Transactor::start(&settings, &transactional_id, &topic)?;
         let progress =
             crate::progress::load_all(&settings, &topic, std::time::Duration::from_secs(60))?
                 .remove(&id)
