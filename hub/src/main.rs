@@ -15,7 +15,7 @@ use hub::stages::resolve::SurvivorshipPolicy;
 use schemas::ClientSettings;
 use schemas::kafka::{TopicOutcome, ensure_topics};
 use schemas::registry::{RegistryClient, register_contract};
-use schemas::topics::Partitions;
+use schemas::topics::{Partitions, Retention};
 
 /// mimalloc instead of glibc's malloc, as in the connector: allocation and freeing were about a
 /// third of the resolve stage's CPU.
@@ -36,10 +36,12 @@ struct Args {
     /// Replication factor of the topics the hub creates (1 on a single-node cluster).
     #[arg(long, env = "HUB_REPLICATION_FACTOR", default_value_t = 1)]
     replication_factor: i32,
-    /// Partitions of report and registry topics.
+    /// Partitions of report and registry topics, `hub.outcomes` and `hub.quarantine` (sizing
+    /// rule: ARCHITECTURE.md, "Topics at national scale"; fixed once the topics exist).
     #[arg(long, env = "HUB_REPORT_PARTITIONS", default_value_t = Partitions::default().report)]
     report_partitions: i32,
-    /// Partitions of stream topics (vehicle positions).
+    /// Partitions of stream topics (vehicle positions): at least the stage threads that must be
+    /// busy at peak, across all processes.
     #[arg(long, env = "HUB_STREAM_PARTITIONS", default_value_t = Partitions::default().stream)]
     stream_partitions: i32,
     /// Compacted topic storing the Schema Registry (one partition, created if missing).
@@ -91,9 +93,14 @@ struct Args {
     #[arg(long, env = "HUB_STATE_DIR", default_value = "/tmp/huitong-hub-state")]
     state_dir: std::path::PathBuf,
     /// How long the state of a GPS fix is kept after its first report (every level's copy of a
-    /// fix arrives within minutes; later copies are published again).
+    /// fix arrives within minutes; later copies are published again). The stream changelog the
+    /// hub creates keeps records for twice that.
     #[arg(long, env = "HUB_STREAM_STATE_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     stream_state_retention: Duration,
+    /// How long the national stream feed (`national.vehicle-position.v1`) keeps a GPS point
+    /// before it is deleted; applies to topics the hub creates.
+    #[arg(long, env = "HUB_STREAM_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    stream_retention: Duration,
     /// Memory cache of each partition's state store, in MiB.
     #[arg(long, env = "HUB_STATE_CACHE_MIB", default_value_t = 16)]
     state_cache_mib: usize,
@@ -125,10 +132,16 @@ async fn main() -> anyhow::Result<()> {
     let names = TopicNames {
         prefix: args.topic_prefix.clone(),
     };
-    let specs = names.specs(Partitions {
-        stream: args.stream_partitions,
-        report: args.report_partitions,
-    });
+    let specs = names.specs(
+        Partitions {
+            stream: args.stream_partitions,
+            report: args.report_partitions,
+        },
+        Retention {
+            stream: args.stream_retention,
+            stream_state: args.stream_state_retention,
+        },
+    );
     let outcomes = ensure_topics(&settings, &specs, args.replication_factor)
         .await
         .context("creating the exchange's topics")?;

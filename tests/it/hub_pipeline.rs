@@ -23,7 +23,7 @@ use hub::stages::Rules;
 use hub::stages::resolve::SurvivorshipPolicy;
 use schemas::Domain;
 use schemas::registry::RegistryClient;
-use schemas::topics::Partitions;
+use schemas::topics::{Partitions, Retention};
 use serde_json::{Map, Value};
 use simulator::connector_config::{Overrides, instance_toml, push_client_toml};
 use simulator::divisions::Level;
@@ -726,9 +726,13 @@ async fn hub_topics(label: &str, partitions: Partitions) -> TopicNames {
     let names = TopicNames {
         prefix: format!("{}.", unique(label)),
     };
-    schemas::kafka::ensure_topics(&tests::settings(), &names.specs(partitions), 1)
-        .await
-        .expect("creating the hub's topics");
+    schemas::kafka::ensure_topics(
+        &tests::settings(),
+        &names.specs(partitions, Retention::default()),
+        1,
+    )
+    .await
+    .expect("creating the hub's topics");
     names
 }
 

@@ -5,7 +5,8 @@ use schemas::SchemaName;
 use std::collections::BTreeMap;
 use tests::{HubProcess, unique};
 
-/// A hub with the registry on `registry_topic`, its pipeline on topics of its own.
+/// A hub with the registry on `registry_topic`, its pipeline on topics of its own (with few
+/// partitions: the defaults are sized for the national stream).
 fn start_hub(registry_topic: &str, transactional_id: &str) -> HubProcess {
     let id = unique("hub");
     HubProcess::start(&[
@@ -21,6 +22,10 @@ fn start_hub(registry_topic: &str, transactional_id: &str) -> HubProcess {
         id.clone(),
         "--state-dir".to_owned(),
         std::env::temp_dir().join(&id).display().to_string(),
+        "--stream-partitions".to_owned(),
+        "2".to_owned(),
+        "--report-partitions".to_owned(),
+        "1".to_owned(),
     ])
 }
 

@@ -145,8 +145,12 @@ impl TopicNames {
     }
 
     /// Every topic of the exchange, prefixed.
-    pub fn specs(&self, partitions: topics::Partitions) -> Vec<schemas::TopicSpec> {
-        let mut specs = topics::all(partitions);
+    pub fn specs(
+        &self,
+        partitions: topics::Partitions,
+        retention: topics::Retention,
+    ) -> Vec<schemas::TopicSpec> {
+        let mut specs = topics::all(partitions, retention);
         for spec in &mut specs {
             spec.name.insert_str(0, &self.prefix);
         }
