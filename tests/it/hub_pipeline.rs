@@ -1138,3 +1138,133 @@ fn restore_records(metrics: &prometheus::Registry, domain: Domain) -> BTreeMap<S
         })
         .collect()
 }
+
+/// Sends `points` distinct GPS fixes from number `first` on, each relayed by the county, the
+/// prefecture and the province, and one record that does not decode; through one producer.
+fn send_points(fixes: &Fixes, first: u32, points: u32) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use schemas::records::ReportingLevel;
+
+    let producer: ThreadedProducer<DefaultProducerContext> = tests::settings()
+        .client_config()
+        .create()
+        .expect("producer");
+    let topic = fixes.names.raw(Domain::VehiclePosition);
+    let mut records = vec![("junk".to_owned(), b"not avro".to_vec())];
+    for i in first..first + points {
+        for (system, level) in [
+            ("county-gps", ReportingLevel::County),
+            ("city-gps", ReportingLevel::Prefecture),
+            ("province-gps", ReportingLevel::Province),
+        ] {
+            let mut report = fix(system, level);
+            report.fix_time = format!(
+                "2025-06-30T{:02}:{:02}:{:02}+08:00",
+                8 + i / 3600,
+                i / 60 % 60,
+                i % 60
+            );
+            report.provenance.source_record_id = format!("{system}-{i}");
+            let payload = fixes.encoder.encode(&report).expect("encodes");
+            records.push((format!("{system}-{i}"), payload));
+        }
+    }
+    for (key, payload) in &records {
+        producer
+            .send(BaseRecord::to(&topic).key(key).payload(payload))
+            .map_err(|(e, _)| e)
+            .expect("sending");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// `hub.outcomes` as it is: how many records, and per key the sum of its latest value's
+/// counts.
+fn outcome_records(names: &TopicNames) -> (usize, BTreeMap<Vec<u8>, u64>) {
+    use hub::pipeline::accounting::Regions;
+
+    let (mut records, mut latest) = (0, BTreeMap::new());
+    schemas::kafka::read_to_end(
+        &tests::settings(),
+        &names.outcomes(),
+        None,
+        Duration::from_secs(30),
+        |_, key, value| {
+            records += 1;
+            let regions: Regions =
+                serde_json::from_slice(value.expect("no tombstones")).expect("a running total");
+            let sum = regions
+                .values()
+                .map(|c| {
+                    c.received + c.published + c.merged_duplicate + c.unchanged + c.quarantined
+                })
+                .sum();
+            latest.insert(key.to_vec(), sum);
+        },
+    )
+    .expect("reading the outcomes");
+    (records, latest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_stays_exact_across_a_restart_with_one_total_per_writer() {
+    let fixes = Fixes::start("totals").await;
+    let (group, state_dir) = (unique("hub"), std::env::temp_dir().join(unique("totals")));
+    // Two lives of the same hub instance (so the same stage producers), sent 100 and then 50
+    // new points from three levels and one record that does not decode, in batches of 100.
+    let mut before: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let (mut points, mut received) = (0, 0);
+    for (life, sent) in [(1u32, 100u32), (2, 50)] {
+        let running = pipeline(
+            &fixes.names,
+            &fixes.registry,
+            &group,
+            &state_dir,
+            Rules::embedded().clone(),
+            Duration::from_secs(3600),
+            &prometheus::Registry::new(),
+        )
+        .await;
+        tokio::task::block_in_place(|| send_points(&fixes, life * 1000, sent));
+        (points, received) = (points + u64::from(sent), received + 3 * u64::from(sent) + 1);
+        let r = balanced(&fixes.names, received, Duration::from_secs(180)).await;
+        let balance = &r.by_domain[&Domain::VehiclePosition]["150102"];
+        assert_eq!(
+            (r.total.received, r.total.quarantined, balance.published),
+            (received, u64::from(life), points),
+            "life {life}: {:?}",
+            r.total
+        );
+        assert_eq!(
+            balance.published + balance.merged_duplicate + balance.unchanged,
+            3 * points
+        );
+        tokio::task::spawn_blocking(move || running.stop())
+            .await
+            .expect("stopping");
+        // Per stage producer (two threads per stage; whichever got the partition counted):
+        // prepare's totals of province 15 and of `unknown`, resolve's of province 15, however
+        // many batches. A producer of the second life went on from its first life's totals
+        // (50 points counted from zero would be less than the 100 before).
+        let (records, latest) = outcome_records(&fixes.names);
+        assert!(
+            (3..=6).contains(&latest.len()),
+            "life {life}: {} keys, at most one per stage producer and province",
+            latest.len()
+        );
+        assert!(
+            records > latest.len(),
+            "life {life}: {records} records, several batches each"
+        );
+        for (key, total) in &before {
+            assert!(
+                latest[key] >= *total,
+                "{}: a total went back from {total} to {}",
+                String::from_utf8_lossy(key),
+                latest[key]
+            );
+        }
+        before = latest;
+    }
+    let _ = std::fs::remove_dir_all(state_dir);
+}

@@ -8,7 +8,7 @@
 //! 2. **resolve** — `hub.repartition.<domain>` → resolve against the entity's state →
 //!    `national.<domain>.v1`, with the state change in `hub.changelog.<domain>`.
 //!
-//! Both write their outcome counts to `hub.outcomes` in the same transactions
+//! Both write their running outcome totals to `hub.outcomes` in the same transactions
 //! ([`accounting`]). More hub processes share the partitions through the consumer groups.
 
 pub mod accounting;
@@ -64,6 +64,9 @@ pub enum PipelineError {
     /// A stage's thread could not be started.
     #[error("starting a stage thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The stage's running outcome totals could not be read back.
+    #[error("outcome totals: {0}")]
+    Outcomes(String),
 }
 
 impl PipelineError {
@@ -77,6 +80,7 @@ impl PipelineError {
             PipelineError::Codec(e) => e.code(),
             PipelineError::National(e) => e.code(),
             PipelineError::Thread(_) => "thread",
+            PipelineError::Outcomes(_) => "outcome_totals",
         }
     }
 
@@ -234,6 +238,18 @@ impl Pipeline {
         };
         let names = &config.topics;
         let settings = config.settings.clone();
+        // Reading a stage's outcome totals back may wait for other writers' open transactions.
+        let restore_timeout = config.transaction_timeout * 2 + Duration::from_secs(30);
+        // Each stage thread's totals belong to its own producer: keyed by its transactional id.
+        let ledger = |stage: &LoopConfig| {
+            accounting::Ledger::new(
+                config.settings.clone(),
+                config.topics.outcomes(),
+                stage.stage,
+                stage.transactional_id.clone(),
+                restore_timeout,
+            )
+        };
         let mut threads = Vec::new();
         let open_files = store::OpenFiles::default();
         for thread in 0..config.stage_threads.max(1) {
@@ -247,6 +263,7 @@ impl Pipeline {
                 thread,
                 Domain::ALL.map(|d| names.repartition(d)).to_vec(),
             );
+            let (prepare_ledger, resolve_ledger) = (ledger(&prepare), ledger(&resolve));
             threads.push(spawn_stage(
                 &settings,
                 prepare,
@@ -262,6 +279,7 @@ impl Pipeline {
                     );
                     move || {
                         Ok(preparer::Preparer {
+                            outcomes: prepare_ledger.clone(),
                             topics: config.topics.clone(),
                             raw: raw.clone(),
                             rules: config.rules.clone(),
@@ -288,6 +306,7 @@ impl Pipeline {
                     );
                     move || {
                         Ok(resolver::Resolver {
+                            outcomes: resolve_ledger.clone(),
                             topics: config.topics.clone(),
                             settings: config.settings.clone(),
                             policy: config.policy.clone(),
@@ -295,8 +314,7 @@ impl Pipeline {
                             quarantine: quarantiner()?,
                             state_dir: config.state_dir.clone(),
                             cache_bytes: config.state_cache_bytes,
-                            restore_timeout: config.transaction_timeout * 2
-                                + Duration::from_secs(30),
+                            restore_timeout,
                             metrics: metrics.clone(),
                             runtime: runtime.clone(),
                             stream_retention: config.stream_state_retention,

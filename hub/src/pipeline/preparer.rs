@@ -14,7 +14,7 @@ use schemas::records::{
 };
 use schemas::registry::RegistryClient;
 
-use super::accounting::{Counted, Tally};
+use super::accounting::{Counted, Ledger, Tally};
 use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
@@ -164,6 +164,8 @@ impl RawCodecs {
 
 /// The prepare stage of one hub process.
 pub struct Preparer {
+    /// The stage producer's running outcome totals.
+    pub outcomes: Ledger,
     /// Topic names.
     pub topics: TopicNames,
     /// The domains' stages.
@@ -229,13 +231,18 @@ impl Stage for Preparer {
                 }
             }
         }
-        out.extend(tally.output(&self.topics.outcomes()));
+        self.outcomes.write(&tally, out)?;
         Ok(())
     }
 
     fn committed(&mut self, (): (), _: &Written) -> Result<(), PipelineError> {
+        self.outcomes.committed();
         Ok(())
     }
 
     fn revoked(&mut self, _: &BTreeSet<(String, i32)>) {}
+
+    fn aborted(&mut self) {
+        self.outcomes.aborted();
+    }
 }

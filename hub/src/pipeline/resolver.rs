@@ -11,7 +11,7 @@ use chrono::Utc;
 use schemas::records::QuarantineStage;
 use schemas::{ClientSettings, Domain};
 
-use super::accounting::{Counted, Tally};
+use super::accounting::{Counted, Ledger, Tally};
 use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
@@ -27,6 +27,8 @@ type PartitionId = (Domain, i32);
 
 /// The resolve stage of one hub process.
 pub struct Resolver {
+    /// The stage producer's running outcome totals.
+    pub outcomes: Ledger,
     /// Topic names.
     pub topics: TopicNames,
     /// Kafka settings, for restoring stores.
@@ -380,11 +382,12 @@ impl Stage for Resolver {
                 },
             ));
         }
-        out.extend(tally.output(&self.topics.outcomes()));
+        self.outcomes.write(&tally, out)?;
         Ok(changes)
     }
 
     fn committed(&mut self, changes: Changes, written: &Written) -> Result<(), PipelineError> {
+        self.outcomes.committed();
         let mut by_store: HashMap<PartitionId, Vec<Change>> = HashMap::new();
         for (partition, change) in changes {
             by_store.entry(partition).or_default().push(change);
@@ -421,6 +424,7 @@ impl Stage for Resolver {
     }
 
     fn aborted(&mut self) {
+        self.outcomes.aborted();
         // The commit may have happened all the same (an error can arrive after the broker
         // committed): rebuild every store from the changelog rather than guess.
         let held: Vec<PartitionId> = self.stores.keys().copied().collect();
