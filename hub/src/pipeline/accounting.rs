@@ -61,17 +61,21 @@ pub enum Counted {
     Quarantined,
 }
 
-/// Counts gathered over one batch.
+/// Counts gathered over one batch, by domain and region.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tally(BTreeMap<(Domain, String, Counted), u64>);
+pub struct Tally(BTreeMap<Domain, BTreeMap<String, Counts>>);
 
 impl Tally {
-    /// Counts one record.
+    /// Counts one record (allocating only for a region new to the batch).
     pub fn add(&mut self, domain: Domain, region: &str, counted: Counted) {
-        *self
-            .0
-            .entry((domain, region.to_owned(), counted))
-            .or_default() += 1;
+        let regions = self.0.entry(domain).or_default();
+        match regions.get_mut(region) {
+            Some(counts) => counts.add(counted, 1),
+            None => regions
+                .entry(region.to_owned())
+                .or_default()
+                .add(counted, 1),
+        }
     }
 }
 
@@ -157,12 +161,14 @@ impl Totals {
     /// The new values of the groups `tally` touches: their totals with the batch added.
     pub fn plus(&self, tally: &Tally) -> Vec<((Domain, String), Regions)> {
         let mut touched: BTreeMap<(Domain, String), Regions> = BTreeMap::new();
-        for ((domain, region, counted), n) in &tally.0 {
-            let group = (*domain, province(region).to_owned());
-            let regions = touched
-                .entry(group)
-                .or_insert_with_key(|group| self.0.get(group).cloned().unwrap_or_default());
-            regions.entry(region.clone()).or_default().add(*counted, *n);
+        for (domain, batch) in &tally.0 {
+            for (region, counts) in batch {
+                let group = (*domain, province(region).to_owned());
+                let regions = touched
+                    .entry(group)
+                    .or_insert_with_key(|group| self.0.get(group).cloned().unwrap_or_default());
+                regions.entry(region.clone()).or_default().plus(counts);
+            }
         }
         touched.into_iter().collect()
     }
