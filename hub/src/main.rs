@@ -237,6 +237,10 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("reading validation rules from {}", dir.display()))?,
         None => Rules::embedded().clone(),
     };
+    let pipeline_metrics = PipelineMetrics::new(&metrics).context("creating pipeline metrics")?;
+    // /readyz says 503 while a stage makes no progress with input waiting (see Health).
+    let health = pipeline_metrics.health.clone();
+    ops.set_probe(Arc::new(move || health.ready(std::time::Instant::now())));
     let pipeline = Pipeline::start(
         PipelineConfig {
             settings: settings.clone(),
@@ -255,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
             rules: Arc::new(rules),
         },
         client,
-        PipelineMetrics::new(&metrics).context("creating pipeline metrics")?,
+        pipeline_metrics,
     )
     .await
     .context("starting the pipeline")?;

@@ -12,5 +12,6 @@ mod feed_format;
 mod hostile_input;
 mod hub_pipeline;
 mod hub_process;
+mod hub_recovery;
 mod registry;
 mod transactions;

@@ -333,16 +333,27 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
-    /// Starts the hub binary with `args` added to the address options; logs go to stderr at
-    /// `warn`.
+    /// Starts the hub binary with `args` added to the address options; its logs are dropped
+    /// unless `HUB_TEST_LOG` is set.
     pub fn start(args: &[String]) -> Self {
+        Self::start_on(&bootstrap(), args)
+    }
+
+    /// [`HubProcess::start`] against the cluster at `bootstrap` instead of the shared one.
+    /// With `HUB_TEST_LOG` set (a `RUST_LOG` filter, e.g. `info`), its logs go to the test's
+    /// output.
+    pub fn start_on(bootstrap: &str, args: &[String]) -> Self {
         let port = free_port();
+        let log = std::env::var("HUB_TEST_LOG").ok();
         let child = std::process::Command::new(binary("hub"))
-            .args(["--bootstrap", &bootstrap()])
+            .args(["--bootstrap", bootstrap])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .env("RUST_LOG", log.as_deref().unwrap_or("warn"))
+            .stdout(match log {
+                Some(_) => std::process::Stdio::inherit(),
+                None => std::process::Stdio::null(),
+            })
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("starting the hub");
@@ -371,6 +382,11 @@ impl HubProcess {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// How the process ended, or `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Kills the process with SIGKILL, as a crash would, and reaps it.

@@ -6,6 +6,20 @@
 //! abort the consumer rewinds to the batch's first offsets and the batch is done again.
 //!
 //! Everything here blocks, so a stage runs on a thread of its own, never on a tokio worker.
+//!
+//! Telemetry never blocks a stage: its lag comes from the consumer's statistics
+//! (`statistics.interval.ms`, [`ConsumerStats`]), which librdkafka computes from the offsets its
+//! fetches already bring back, with no request of its own; the stage reports its progress to
+//! [`Health`](super::metrics::Health), which `/readyz` reads.
+//!
+//! **Recovery.** A lost broker or a cut network fails or times out the batch's transaction
+//! steps; the batch is aborted and done again until the broker answers, with no restart of the
+//! process. A commit that timed out is resumed (called again) until the broker says committed or
+//! aborted, never given up: its outcome is unknown until then, and aborting or re-reading the
+//! batch could publish it twice. An abort that times out is resumed the same way. Only a fatal
+//! error (a fenced producer) or a producer whose transaction cannot be ended makes the stage
+//! start over with a new consumer and producer ([`super`]'s `spawn_stage`). Repeating client
+//! errors are logged once per [`LOG_EVERY`] with the count held back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,12 +32,29 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::ClientSettings;
+use serde::Deserialize;
+use telemetry::logging::Throttle;
 
 use super::PipelineError;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, StageThread, stall_after};
 
 /// How long one transaction step may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the consumer reports its statistics (and so the stage its lag).
+const STATS_EVERY: Duration = Duration::from_secs(5);
+
+/// The consumer's `session.timeout.ms`: the transaction timeout, at least the broker's minimum
+/// (`group.min.session.timeout.ms`, 6 s). A dead process's partitions move on after about the
+/// time its open transaction takes to be aborted; and after an outage longer than this, the
+/// group forms again once the members the broker still lists expire, this long after it is back
+/// (with librdkafka's 45 s default, the stages sat idle that long after a broker restart).
+fn session_timeout(transaction_timeout: Duration) -> Duration {
+    transaction_timeout.max(Duration::from_secs(6))
+}
+
+/// A repeating client error (a broker down, a cut network) is logged at most once this often.
+pub const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// A consumed record, copied out of the consumer's buffer.
 #[derive(Debug, Clone)]
@@ -135,27 +166,32 @@ impl Written {
 }
 
 /// Collects the acknowledged offsets of the open transaction's records.
-#[derive(Default)]
-struct Acknowledged(Mutex<Written>);
+struct Acknowledged {
+    written: Mutex<Written>,
+    log: ClientLog,
+}
 
 impl Acknowledged {
     fn take(&self) -> Written {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-impl ClientContext for Acknowledged {}
+impl ClientContext for Acknowledged {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error("producer", &error, reason);
+    }
+}
 
 impl ProducerContext for Acknowledged {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Ok(message) = result {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).record(
-                message.topic(),
-                message.partition(),
-                message.offset(),
-            );
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(message.topic(), message.partition(), message.offset());
         }
     }
 }
@@ -164,11 +200,55 @@ impl ProducerContext for Acknowledged {
 #[derive(Default)]
 struct Revocations(Mutex<BTreeSet<(String, i32)>>);
 
-struct StageContext {
-    revoked: Arc<Revocations>,
+/// The stage's client logs: repeating errors throttled per client and code.
+#[derive(Clone)]
+struct ClientLog {
+    stage: &'static str,
+    throttle: Arc<Throttle>,
 }
 
-impl ClientContext for StageContext {}
+impl ClientLog {
+    fn error(&self, client: &str, error: &KafkaError, reason: &str) {
+        let code = error
+            .rdkafka_error_code()
+            .map_or_else(|| "other".to_owned(), |c| format!("{c:?}"));
+        let key = format!("{client}\u{0}{code}");
+        if let Some(held_back) = self.throttle.allow(&key, Instant::now()) {
+            tracing::warn!(stage = self.stage, client, %error, reason, held_back, "kafka client error");
+        }
+    }
+
+    /// A batch failed and will be done again: logged once per code and interval.
+    fn failed_batch(&self, error: &PipelineError) {
+        let key = format!("batch\u{0}{}", error.code());
+        if let Some(held_back) = self.throttle.allow(&key, Instant::now()) {
+            tracing::warn!(stage = self.stage, code = error.code(), %error, held_back, "batch aborted; retrying");
+        }
+    }
+}
+
+struct StageContext {
+    revoked: Arc<Revocations>,
+    metrics: Metrics,
+    health: StageThread,
+    log: ClientLog,
+}
+
+impl ClientContext for StageContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<ConsumerStats>(statistics) {
+            Ok(stats) => self.metrics.lag(&self.health, stats.lag(), Instant::now()),
+            Err(e) => {
+                let error = KafkaError::Global(RDKafkaErrorCode::BadMessage);
+                self.log.error("statistics", &error, &e.to_string());
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error("consumer", &error, reason);
+    }
+}
 
 impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -191,6 +271,16 @@ pub fn run<S: Stage>(
     stop: &AtomicBool,
 ) -> Result<(), PipelineError> {
     let revoked = Arc::new(Revocations::default());
+    let log = ClientLog {
+        stage: config.stage,
+        throttle: Arc::new(Throttle::new(LOG_EVERY)),
+    };
+    let health = metrics.health.thread(
+        config.stage,
+        &config.transactional_id,
+        stall_after(config.transaction_timeout),
+        Instant::now(),
+    );
     let consumer: BaseConsumer<StageContext> = settings
         .client_config()
         .set("group.id", &config.group_id)
@@ -198,8 +288,21 @@ pub fn run<S: Stage>(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
+        .set(
+            "statistics.interval.ms",
+            STATS_EVERY.as_millis().to_string(),
+        )
+        .set(
+            "session.timeout.ms",
+            session_timeout(config.transaction_timeout)
+                .as_millis()
+                .to_string(),
+        )
         .create_with_context(StageContext {
             revoked: revoked.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            log: log.clone(),
         })?;
     let producer: ThreadedProducer<Acknowledged> = settings
         .client_config()
@@ -214,7 +317,10 @@ pub fn run<S: Stage>(
         // lz4: a fraction of zstd's CPU (zstd was a tenth of the resolve stage's), still
         // about halving what repartition, changelog and national topics hold.
         .set("compression.type", "lz4")
-        .create_with_context(Acknowledged::default())?;
+        .create_with_context(Acknowledged {
+            written: Mutex::default(),
+            log: log.clone(),
+        })?;
     producer.init_transactions(TIMEOUT)?;
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -222,14 +328,7 @@ pub fn run<S: Stage>(
 
     let mut batch: Vec<Input> = Vec::with_capacity(config.batch_records);
     let mut out: Vec<Output> = Vec::new();
-    let mut lag_measured = Instant::now();
     while !stop.load(Ordering::Acquire) {
-        if lag_measured.elapsed() >= LAG_EVERY {
-            lag_measured = Instant::now();
-            if let Some(lag) = lag(&consumer) {
-                metrics.lag.with_label_values(&[config.stage]).set(lag);
-            }
-        }
         batch.clear();
         out.clear();
         let mut deadline: Option<Instant> = None;
@@ -247,11 +346,17 @@ pub fn run<S: Stage>(
             if !gone.is_empty() {
                 batch.retain(|i| !gone.contains(&(i.topic.clone(), i.partition)));
                 stage.revoked(&gone);
+                if batch.is_empty() {
+                    health.released();
+                }
                 tracing::info!(stage = config.stage, partitions = ?gone, "partitions revoked");
             }
             match message {
                 Some(Ok(m)) => {
-                    deadline.get_or_insert_with(|| Instant::now() + config.batch_interval);
+                    if deadline.is_none() {
+                        deadline = Some(Instant::now() + config.batch_interval);
+                        health.holding();
+                    }
                     batch.push(Input {
                         topic: m.topic().to_owned(),
                         partition: m.partition(),
@@ -260,10 +365,11 @@ pub fn run<S: Stage>(
                         payload: m.payload().map(<[u8]>::to_vec),
                     });
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(stage = config.stage, error = %e, "consumer error");
-                }
-                // Idle: back to the outer loop, which measures lag and runs due work.
+                // E.g. fenced by a static member with the same id: start over.
+                Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => return Err(e.into()),
+                // The broker is away, a partition has no leader: the client retries by itself.
+                Some(Err(e)) => log.error("poll", &e, ""),
+                // Idle: back to the outer loop, which runs due work.
                 None if batch.is_empty() => break,
                 None => {}
             }
@@ -272,10 +378,10 @@ pub fn run<S: Stage>(
             continue;
         }
         let started = Instant::now();
-        match transact(&consumer, &producer, stage, &batch, &mut out) {
+        match transact(&consumer, &producer, stage, &batch, &mut out, stop) {
             Ok((pending, written)) => {
                 stage.committed(pending, &written)?;
-                metrics.committed(config.stage, started.elapsed());
+                metrics.committed(&health, started.elapsed(), Instant::now());
             }
             Err(e) => {
                 metrics.aborted(config.stage);
@@ -283,60 +389,84 @@ pub fn run<S: Stage>(
                 if e.is_fatal() {
                     return Err(e);
                 }
-                tracing::warn!(stage = config.stage, code = e.code(), error = %e, "batch aborted; retrying");
+                log.failed_batch(&e);
+                // A transaction that cannot be ended leaves the producer unusable: start over.
+                abort(&producer, stop)?;
                 rewind(&consumer, &batch)?;
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
     }
+    health.released();
     tracing::info!(stage = config.stage, "stage stopped");
     Ok(())
 }
 
 /// One batch in one transaction: the stage's pending changes and where the records landed.
+/// On an error the transaction is left open (or was never begun): the caller aborts it.
 fn transact<S: Stage>(
     consumer: &BaseConsumer<StageContext>,
     producer: &ThreadedProducer<Acknowledged>,
     stage: &mut S,
     batch: &[Input],
     out: &mut Vec<Output>,
+    stop: &AtomicBool,
 ) -> Result<(S::Pending, Written), PipelineError> {
     // Acknowledgements of an aborted transaction's records are of no use.
     producer.context().take();
     producer.begin_transaction()?;
-    let result: Result<(S::Pending, Written), PipelineError> = (|| {
-        let pending = stage.process(batch, out)?;
-        for o in out.iter() {
-            send(producer, o)?;
-        }
-        if !batch.is_empty() {
-            let group = consumer
-                .group_metadata()
-                .ok_or(PipelineError::NoGroupMetadata)?;
-            producer.send_offsets_to_transaction(&next_offsets(batch)?, &group, TIMEOUT)?;
-        }
-        // Every delivery report has been served once nothing is in flight.
-        schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
-        commit(producer)?;
-        Ok((pending, producer.context().take()))
-    })();
-    if let Err(e) = &result
-        && !e.is_fatal()
-    {
-        let _ = producer.abort_transaction(TIMEOUT);
+    let pending = stage.process(batch, out)?;
+    for o in out.iter() {
+        send(producer, o)?;
     }
-    result
+    if !batch.is_empty() {
+        let group = consumer
+            .group_metadata()
+            .ok_or(PipelineError::NoGroupMetadata)?;
+        producer.send_offsets_to_transaction(&next_offsets(batch)?, &group, TIMEOUT)?;
+    }
+    // Every delivery report has been served once nothing is in flight.
+    schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
+    commit(producer, stop)?;
+    Ok((pending, producer.context().take()))
 }
 
-/// Commits the open transaction. A retriable error (a timeout) leaves the commit in progress,
-/// and librdkafka's answer is to call commit again, which finishes it; aborting instead could
-/// leave a commit that happened all the same unseen.
-fn commit(producer: &ThreadedProducer<Acknowledged>) -> Result<(), KafkaError> {
-    let mut attempts = 1;
+/// Commits the open transaction. A retriable error (a timeout, the broker away) leaves the
+/// commit in progress, and librdkafka's answer is to call commit again, which resumes it: until
+/// it answers committed or failed, or the stage stops. Aborting instead could leave a commit
+/// that happened all the same unseen (and the batch done twice); librdkafka refuses an abort
+/// while the commit is in progress anyway.
+fn commit(producer: &ThreadedProducer<Acknowledged>, stop: &AtomicBool) -> Result<(), KafkaError> {
+    let stage = producer.context().log.stage;
+    resume(stage, "commit", stop, || {
+        producer.commit_transaction(TIMEOUT)
+    })
+}
+
+/// Aborts the open transaction, resuming an abort that timed out, until it is done or the stage
+/// stops. An error means the producer's transaction cannot be ended: the stage must start over.
+fn abort(producer: &ThreadedProducer<Acknowledged>, stop: &AtomicBool) -> Result<(), KafkaError> {
+    let stage = producer.context().log.stage;
+    resume(stage, "abort", stop, || producer.abort_transaction(TIMEOUT))
+}
+
+/// Calls a resumable transaction step again while it fails with a retriable error and the stage
+/// runs, logging the 1st, 2nd, 4th, 8th… retry.
+fn resume(
+    stage: &str,
+    step: &str,
+    stop: &AtomicBool,
+    mut call: impl FnMut() -> Result<(), KafkaError>,
+) -> Result<(), KafkaError> {
+    let mut attempts: u32 = 1;
     loop {
-        match producer.commit_transaction(TIMEOUT) {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < COMMIT_ATTEMPTS => {
-                tracing::warn!(error = %e, attempts, "transaction commit retried");
+        match call() {
+            Err(KafkaError::Transaction(e))
+                if e.is_retriable() && !stop.load(Ordering::Acquire) =>
+            {
+                if attempts.is_power_of_two() {
+                    tracing::warn!(stage, step, error = %e, attempts, "transaction step not confirmed yet; resuming it");
+                }
                 attempts += 1;
             }
             done => return done,
@@ -344,28 +474,71 @@ fn commit(producer: &ThreadedProducer<Acknowledged>) -> Result<(), KafkaError> {
     }
 }
 
-/// How often a retriable commit error is retried before the batch is given up.
-const COMMIT_ATTEMPTS: u32 = 3;
+/// What the stage reads of the consumer's statistics (librdkafka's `STATISTICS.md`): per
+/// topic and partition, the offsets its lag derives from.
+#[derive(Debug, Default, Deserialize)]
+struct ConsumerStats {
+    #[serde(default)]
+    topics: HashMap<String, TopicStats>,
+}
 
-/// How often the stage measures its consumer lag.
-const LAG_EVERY: Duration = Duration::from_secs(15);
+#[derive(Debug, Default, Deserialize)]
+struct TopicStats {
+    #[serde(default)]
+    partitions: HashMap<i32, PartitionStats>,
+}
 
-/// Records between the consumer's positions and the ends of its partitions (read_committed:
-/// the last stable offsets); `None` if the broker did not answer.
-fn lag(consumer: &BaseConsumer<StageContext>) -> Option<i64> {
-    let positions = consumer.position().ok()?;
-    let mut lag = 0;
-    for e in positions.elements() {
-        let (start, end) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-            .ok()?;
-        lag += match e.offset() {
-            Offset::Offset(at) => (end - at).max(0),
-            // Nothing consumed yet: everything is still to read.
-            _ => (end - start).max(0),
-        };
+/// One partition's offsets; librdkafka says -1001 (offsets) or -1 (lags) for unknown.
+#[derive(Debug, Deserialize)]
+struct PartitionStats {
+    /// Assigned to this consumer (not a partition it only knows of).
+    #[serde(default)]
+    desired: bool,
+    /// The last stable offset minus the offset after the last record handed to the stage
+    /// (stored automatically; past transaction markers).
+    #[serde(default = "unknown")]
+    consumer_lag_stored: i64,
+    /// The last stable offset minus the group's committed offset.
+    #[serde(default = "unknown")]
+    consumer_lag: i64,
+    /// The first offset the broker holds.
+    #[serde(default = "unknown")]
+    lo_offset: i64,
+    /// The last stable offset: with read_committed, the end of what the stage can read.
+    #[serde(default = "unknown")]
+    ls_offset: i64,
+}
+
+fn unknown() -> i64 {
+    -1
+}
+
+impl ConsumerStats {
+    /// Records not read yet, summed over the assigned partitions whose lag is known.
+    fn lag(&self) -> i64 {
+        self.topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|(partition, p)| **partition >= 0 && p.desired)
+            .filter_map(|(_, p)| p.lag())
+            .sum()
     }
-    Some(lag)
+}
+
+impl PartitionStats {
+    /// From the last record the stage read; before that, from the group's committed offset;
+    /// with neither (a new group, `auto.offset.reset=earliest`), everything the broker holds.
+    fn lag(&self) -> Option<i64> {
+        if self.consumer_lag_stored >= 0 {
+            Some(self.consumer_lag_stored)
+        } else if self.consumer_lag >= 0 {
+            Some(self.consumer_lag)
+        } else if self.ls_offset >= 0 && self.lo_offset >= 0 {
+            Some((self.ls_offset - self.lo_offset).max(0))
+        } else {
+            None
+        }
+    }
 }
 
 /// The offsets to commit: one past the last record read of each partition.
@@ -427,6 +600,46 @@ mod tests {
             key: None,
             payload: None,
         }
+    }
+
+    #[test]
+    fn lag_comes_from_the_assigned_partitions_in_the_statistics() {
+        // One partition's statistics (librdkafka's names, -1001 = invalid offset, -1 = unknown
+        // lag) → its lag.
+        #[rustfmt::skip]
+        let cases = [
+            ("read up to the end", r#""desired":true,"consumer_lag_stored":0,"consumer_lag":40,"lo_offset":0,"ls_offset":40"#, Some(0)),
+            ("records left after the last read", r#""desired":true,"consumer_lag_stored":12,"consumer_lag":30,"lo_offset":0,"ls_offset":40"#, Some(12)),
+            ("nothing read yet: from the committed offset", r#""desired":true,"consumer_lag_stored":-1,"consumer_lag":25,"lo_offset":0,"ls_offset":40"#, Some(25)),
+            ("a new group: everything held", r#""desired":true,"consumer_lag_stored":-1,"consumer_lag":-1,"lo_offset":5,"ls_offset":40"#, Some(35)),
+            ("not fetched yet", r#""desired":true,"consumer_lag_stored":-1,"consumer_lag":-1,"lo_offset":-1001,"ls_offset":-1001"#, None),
+            ("fields missing", r#""desired":true"#, None),
+        ];
+        for (name, fields, lag) in cases {
+            let p: PartitionStats = serde_json::from_str(&format!("{{{fields}}}")).expect(name);
+            assert_eq!(p.lag(), lag, "{name}");
+        }
+    }
+
+    #[test]
+    fn consumer_lag_sums_assigned_partitions_only() {
+        // Trimmed from a real report: partition -1 is librdkafka's unassigned placeholder, and
+        // partition 2 of raw.vehicle was revoked (desired false).
+        let json = r#"{"name":"rdkafka#consumer-1","type":"consumer","ts":1,"brokers":{},
+          "topics":{
+            "raw.vehicle":{"topic":"raw.vehicle","partitions":{
+              "0":{"partition":0,"desired":true,"consumer_lag_stored":3,"consumer_lag":9,"lo_offset":0,"ls_offset":9,"fetch_state":"active"},
+              "2":{"partition":2,"desired":false,"consumer_lag_stored":50,"consumer_lag":50,"lo_offset":0,"ls_offset":50},
+              "-1":{"partition":-1,"desired":false,"consumer_lag_stored":-1,"consumer_lag":-1,"lo_offset":-1001,"ls_offset":-1001}}},
+            "raw.institution":{"topic":"raw.institution","partitions":{
+              "0":{"partition":0,"desired":true,"consumer_lag_stored":-1,"consumer_lag":4,"lo_offset":0,"ls_offset":4},
+              "1":{"partition":1,"desired":true,"consumer_lag_stored":-1,"consumer_lag":-1,"lo_offset":-1001,"ls_offset":-1001}}}},
+          "cgrp":{"state":"up"}}"#;
+        let stats: ConsumerStats = serde_json::from_str(json).expect("statistics");
+        assert_eq!(stats.lag(), 7);
+        let none: ConsumerStats =
+            serde_json::from_str(r#"{"name":"c","topics":{}}"#).expect("empty");
+        assert_eq!(none.lag(), 0);
     }
 
     #[test]
