@@ -44,6 +44,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the consumer reports its statistics (and so the stage its lag).
 const STATS_EVERY: Duration = Duration::from_secs(5);
 
+/// `reconnect.backoff.max.ms` of a stage's clients: once a broker is back, the stage is back
+/// within a second (librdkafka's default lets it wait up to 10 s more).
+const RECONNECT_BACKOFF_MAX: &str = "1000";
+
 /// The consumer's `session.timeout.ms`: the transaction timeout, at least the broker's minimum
 /// (`group.min.session.timeout.ms`, 6 s). A dead process's partitions move on after about the
 /// time its open transaction takes to be aborted; and after an outage longer than this, the
@@ -292,6 +296,7 @@ pub fn run<S: Stage>(
             "statistics.interval.ms",
             STATS_EVERY.as_millis().to_string(),
         )
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX)
         .set(
             "session.timeout.ms",
             session_timeout(config.transaction_timeout)
@@ -312,6 +317,7 @@ pub fn run<S: Stage>(
             config.transaction_timeout.as_millis().to_string(),
         )
         .set("enable.idempotence", "true")
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX)
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         // lz4: a fraction of zstd's CPU (zstd was a tenth of the resolve stage's), still

@@ -355,6 +355,7 @@ fn spawn_stage<S: exactly_once::Stage>(
         .spawn(move || {
             let mut pause = Duration::from_millis(500);
             while !stop.load(Ordering::Acquire) {
+                let ran = std::time::Instant::now();
                 let result = make().and_then(|mut stage| {
                     exactly_once::run(&settings, &config, &mut stage, &metrics, &stop)
                 });
@@ -362,6 +363,10 @@ fn spawn_stage<S: exactly_once::Stage>(
                     Ok(()) => return,
                     Err(e) => {
                         tracing::error!(stage = config.stage, code = e.code(), error = %e, "stage failed; starting over");
+                        // A stage that ran a while before it failed starts over quickly again.
+                        if ran.elapsed() > Duration::from_secs(60) {
+                            pause = Duration::from_millis(500);
+                        }
                         let until = std::time::Instant::now() + pause;
                         while std::time::Instant::now() < until && !stop.load(Ordering::Acquire) {
                             std::thread::sleep(Duration::from_millis(50));
