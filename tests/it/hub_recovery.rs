@@ -63,6 +63,19 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
+        // `kafka stop` removes the broker's data: keep its logs of a failed run.
+        if std::thread::panicking() {
+            let state =
+                std::fs::read_to_string(self.state_dir.join("kafka.env")).unwrap_or_default();
+            if let Some(data) = state.lines().find_map(|l| l.strip_prefix("KAFKA_DATA=")) {
+                for log in ["kafka.log.previous", "kafka.log"] {
+                    let kept = std::env::temp_dir().join(format!("{}-{log}", unique("recovery")));
+                    if std::fs::copy(Path::new(data).join(log), &kept).is_ok() {
+                        eprintln!("the test broker's {log} is kept in {}", kept.display());
+                    }
+                }
+            }
+        }
         let _ = std::process::Command::new(ops_dev_path())
             .args(["kafka", "stop"])
             .env("HUITONG_STATE_DIR", &self.state_dir)
@@ -80,6 +93,8 @@ fn ops_dev(state_dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(ops_dev_path())
         .args(args)
         .env("HUITONG_STATE_DIR", state_dir)
+        // A second broker beside the shared one: a smaller heap is plenty for this test.
+        .env("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m")
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("running ops/dev");
@@ -184,15 +199,20 @@ fn send_steadily(settings: &ClientSettings, topic: &str, records: &[(String, Vec
     );
 }
 
-/// The hub's `/reconciliation`, once readable.
-async fn reconciliation(client: &reqwest::Client, hub: &str) -> Option<Value> {
+/// The hub's `/reconciliation`, or why it could not be read.
+async fn reconciliation(client: &reqwest::Client, hub: &str) -> Result<Value, String> {
     let response = client
         .get(format!("{hub}/reconciliation"))
         .timeout(Duration::from_secs(90))
         .send()
         .await
-        .ok()?;
-    response.error_for_status().ok()?.json().await.ok()
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    match status.is_success() {
+        true => serde_json::from_str(&body).map_err(|e| e.to_string()),
+        false => Err(format!("{status}: {body}")),
+    }
 }
 
 /// What `/readyz` answered, from a probe every 250 ms until `done`: per status, how often and
@@ -281,6 +301,7 @@ async fn the_hub_resumes_by_itself_after_a_broker_restart_under_load() {
     loop {
         let received = reconciliation(&client, &hub.url)
             .await
+            .ok()
             .and_then(|r| r["total"]["received"].as_u64())
             .unwrap_or(0);
         if received >= total / 5 {
@@ -303,7 +324,7 @@ async fn the_hub_resumes_by_itself_after_a_broker_restart_under_load() {
     // The same hub catches up by itself.
     let deadline = Instant::now() + Duration::from_secs(120);
     let balanced = loop {
-        if let Some(r) = reconciliation(&client, &hub.url).await
+        if let Ok(r) = reconciliation(&client, &hub.url).await
             && r["total"]["received"].as_u64() >= Some(total)
             && r["balanced"] == Value::Bool(true)
         {

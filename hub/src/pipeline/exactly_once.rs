@@ -212,20 +212,23 @@ struct ClientLog {
 }
 
 impl ClientLog {
+    /// `Some(lines held back)` when a line for `key` may be written now.
+    fn allow(&self, key: &str) -> Option<u64> {
+        self.throttle.allow(key, Instant::now())
+    }
+
     fn error(&self, client: &str, error: &KafkaError, reason: &str) {
         let code = error
             .rdkafka_error_code()
             .map_or_else(|| "other".to_owned(), |c| format!("{c:?}"));
-        let key = format!("{client}\u{0}{code}");
-        if let Some(held_back) = self.throttle.allow(&key, Instant::now()) {
+        if let Some(held_back) = self.allow(&format!("{client}\u{0}{code}")) {
             tracing::warn!(stage = self.stage, client, %error, reason, held_back, "kafka client error");
         }
     }
 
     /// A batch failed and will be done again: logged once per code and interval.
     fn failed_batch(&self, error: &PipelineError) {
-        let key = format!("batch\u{0}{}", error.code());
-        if let Some(held_back) = self.throttle.allow(&key, Instant::now()) {
+        if let Some(held_back) = self.allow(&format!("batch\u{0}{}", error.code())) {
             tracing::warn!(stage = self.stage, code = error.code(), %error, held_back, "batch aborted; retrying");
         }
     }
@@ -243,8 +246,9 @@ impl ClientContext for StageContext {
         match serde_json::from_slice::<ConsumerStats>(statistics) {
             Ok(stats) => self.metrics.lag(&self.health, stats.lag(), Instant::now()),
             Err(e) => {
-                let error = KafkaError::Global(RDKafkaErrorCode::BadMessage);
-                self.log.error("statistics", &error, &e.to_string());
+                if let Some(held_back) = self.log.allow("statistics") {
+                    tracing::warn!(stage = self.log.stage, error = %e, held_back, "unreadable consumer statistics");
+                }
             }
         }
     }
