@@ -420,15 +420,19 @@ impl Stage for Resolver {
             .iter()
             .filter_map(|(topic, p)| Some((self.topics.repartition_domain(topic)?, *p)))
             .collect();
-        self.close(&gone, false);
+        self.close(&gone);
     }
 
     fn aborted(&mut self) {
         self.outcomes.aborted();
         // The commit may have happened all the same (an error can arrive after the broker
-        // committed): rebuild every store from the changelog rather than guess.
+        // committed), so no store can be trusted past its checkpoint — the changelog offset
+        // below which it holds every committed record, since changes are applied only after a
+        // commit. Closed with it, each store reads the changelog's tail on its next use and
+        // takes the batch's changes if and only if the broker committed them, without the
+        // rebuild from the beginning that would cost minutes at national scale.
         let held: Vec<PartitionId> = self.stores.keys().copied().collect();
-        self.close(&held, true);
+        self.close(&held);
     }
 }
 
@@ -468,14 +472,10 @@ impl Resolver {
         }
     }
 
-    /// Closes the stores of `partitions`; `discard` drops their files, so that the next
-    /// assignment rebuilds them from the whole changelog.
-    fn close(&mut self, partitions: &[PartitionId], discard: bool) {
+    /// Closes the stores of `partitions`, each kept with its checkpoint.
+    fn close(&mut self, partitions: &[PartitionId]) {
         for partition in partitions {
-            if let Some(mut store) = self.stores.remove(partition) {
-                if discard {
-                    store.forget_checkpoint();
-                }
+            if let Some(store) = self.stores.remove(partition) {
                 let held = store.len().unwrap_or(0);
                 self.metrics
                     .state_entities

@@ -189,12 +189,6 @@ impl Store {
         Ok(checkpoint.map(|at| (store, at)))
     }
 
-    /// Makes the store's contents unknown: its file goes at close, and the partition's next
-    /// assignment rebuilds it from the whole changelog.
-    pub fn forget_checkpoint(&mut self) {
-        self.checkpoint = None;
-    }
-
     /// Records that every changelog record below `offset` is applied here.
     pub fn advance(&mut self, offset: i64) {
         self.checkpoint = Some(self.checkpoint.map_or(offset, |at| at.max(offset)));
@@ -401,11 +395,6 @@ mod tests {
         assert!(store.is_empty().expect("len"), "discarded, not trusted");
         drop(store);
 
-        let (mut store, _) = Store::open(&path, 1 << 20).expect("store");
-        store.advance(1);
-        store.forget_checkpoint();
-        drop(store);
-        assert!(!path.exists(), "a forgotten checkpoint keeps no file");
         let _ = std::fs::remove_dir_all(dir);
     }
 
