@@ -120,6 +120,8 @@ fn run(
     let mut delivered_any = false;
     let mut gauges_stale = true;
     let mut last_empty_check: Option<Instant> = None;
+    // A broker that is away fails every poll: one line per error kind and half minute.
+    let throttle = telemetry::logging::Throttle::new(std::time::Duration::from_secs(30));
     while !stop.load(Ordering::Acquire) {
         let mut idle = false;
         match consumer.poll(POLL_TIMEOUT) {
@@ -152,7 +154,10 @@ fn run(
                 gauges_stale = true;
             }
             Some(Err(e)) => {
-                tracing::warn!(topic, error = %e, "reading the registry topic");
+                let kind = format!("{:?}", e.rdkafka_error_code());
+                if let Some(held_back) = throttle.allow(&kind, Instant::now()) {
+                    tracing::warn!(topic, error = %e, held_back, "reading the registry topic");
+                }
                 idle = true;
             }
             None => idle = true,
