@@ -30,7 +30,8 @@
 //! **registry snapshot** on the hub: `BENCH_INSTITUTIONS` = 10⁶ institutions, then the same
 //! again with 1% changed; the second pass's reports/s and the fraction published.
 //!
-//! `BENCH_TIMEOUT_SECONDS` (600) bounds each run. The last line reads
+//! `BENCH_TIMEOUT_SECONDS` (300) bounds each run; a contestant still running then is measured
+//! over the reports it got through (marked `*`). The last line reads
 //! `ratio_to_ceiling=R ratio_to_topology_ceiling=T ratio_to_streams=S cpu_us_per_report=C
 //! records_per_point=P p99_ms=L` (medians, the hub against the others).
 
@@ -213,7 +214,7 @@ impl Config {
             institutions: env_or("BENCH_INSTITUTIONS", 1_000_000),
             latency_seconds: env_or("BENCH_LATENCY_SECONDS", 20),
             latency_warmup_seconds: env_or("BENCH_LATENCY_WARMUP_SECONDS", 5),
-            timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 600)),
+            timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 300)),
             batch_records: env_or("BENCH_BATCH_RECORDS", default_records),
             batch_interval_ms: env_or(
                 "BENCH_BATCH_INTERVAL_MS",
@@ -253,6 +254,27 @@ struct Run {
     national: u64,
     /// Whether it finished within the timeout.
     finished: bool,
+    /// Reports it got through: all of them, or at the timeout those decided (the hub) or
+    /// reflected in its output.
+    processed: u64,
+}
+
+impl Run {
+    /// Reports per second.
+    fn rate(&self) -> f64 {
+        self.processed as f64 / self.seconds
+    }
+
+    /// CPU µs per report.
+    fn cpu_us(&self) -> f64 {
+        self.cpu_seconds / self.processed.max(1) as f64 * 1e6
+    }
+
+    /// National (or output) records per GPS point, over the points it got through.
+    fn per_point(&self, reports: u64, points: u64) -> f64 {
+        let points_done = self.processed as f64 * points as f64 / reports as f64;
+        self.national as f64 / points_done.max(1.0)
+    }
 }
 
 /// Latency at a steady load.
@@ -653,6 +675,7 @@ impl Bench {
         let (mut process, port) = self.start(contestant, prefix, expected);
         let pid = process.pid();
         let (started, cpu_before) = (Instant::now(), procs::cpu_seconds(pid));
+        let mut decided = None;
         let finished = match contestant {
             Contestant::Hub => {
                 let (done, totals) = self.wait_decided(&mut process, port, reports);
@@ -660,6 +683,7 @@ impl Bench {
                 if quarantined > 0 {
                     say!("  warning: the hub quarantined {quarantined} of the bench's reports");
                 }
+                decided = Some(Self::decided(&totals));
                 done
             }
             Contestant::Streams => {
@@ -678,25 +702,40 @@ impl Bench {
         let rss_mib = procs::peak_rss_mib(pid);
         let national = count(&contestant.output(prefix));
         process.stop();
+        let processed = match (finished, contestant, decided) {
+            (true, _, _) => reports,
+            (false, Contestant::Hub, Some(decided)) => decided,
+            // The streams peer writes one record per point, the copies one per report.
+            (false, Contestant::Streams, _) => national * reports / points.max(1),
+            (false, _, _) => national,
+        };
         let run = Run {
             seconds,
             cpu_seconds,
             rss_mib,
             national,
             finished,
+            processed: processed.min(reports),
         };
         say!(
             "  {:<9} {}: {:>9.0} reports/s  {:>6.1} s  cpu {:>6.1} s  rss {:>5.0} MiB  \
              national records {} ({:.2} per point){}",
             contestant.id(),
             prefix.trim_end_matches('.'),
-            reports as f64 / seconds,
+            run.rate(),
             seconds,
             cpu_seconds,
             rss_mib,
             national,
-            national as f64 / points as f64,
-            if finished { "" } else { "  TIMED OUT" }
+            run.per_point(reports, points),
+            if finished {
+                String::new()
+            } else {
+                format!(
+                    "  TIMED OUT after {} of {reports} reports (figures over those)",
+                    run.processed
+                )
+            }
         );
         run
     }
@@ -976,21 +1015,11 @@ impl Bench {
         }
 
         let rate = |c: Contestant| -> Option<(f64, f64, f64)> {
-            let rates: Vec<f64> = runs
-                .get(c.id())?
-                .iter()
-                .filter(|r| r.finished)
-                .map(|r| reports as f64 / r.seconds)
-                .collect();
+            let rates: Vec<f64> = runs.get(c.id())?.iter().map(Run::rate).collect();
             spread(&rates)
         };
         let median_of = |c: Contestant, f: &dyn Fn(&Run) -> f64| -> Option<f64> {
-            let v: Vec<f64> = runs
-                .get(c.id())?
-                .iter()
-                .filter(|r| r.finished)
-                .map(f)
-                .collect();
+            let v: Vec<f64> = runs.get(c.id())?.iter().map(f).collect();
             spread(&v).map(|s| s.0)
         };
 
@@ -1042,15 +1071,22 @@ impl Bench {
         let na = || "-".to_owned();
         for &contestant in &c.contestants {
             let s = rate(contestant);
-            let cpu = median_of(contestant, &|r| r.cpu_seconds / reports as f64 * 1e6);
+            let cpu = median_of(contestant, &|r| r.cpu_us());
             let rss = median_of(contestant, &|r| r.rss_mib);
-            let per_point = median_of(contestant, &|r| r.national as f64 / points as f64);
+            let per_point = median_of(contestant, &|r| r.per_point(reports, points));
             let l = latencies.get(contestant.id());
             let fmt =
                 |v: Option<f64>, digits: usize| v.map_or_else(na, |v| format!("{v:.digits$}"));
+            let timed_out = runs
+                .get(contestant.id())
+                .is_some_and(|r| r.iter().any(|r| !r.finished));
             say!(
                 "{:<30} {:>10} {:>10} {:>10} {:>12} {:>9} {:>10} {:>8} {:>8}",
-                contestant.label(),
+                format!(
+                    "{}{}",
+                    contestant.label(),
+                    if timed_out { " *" } else { "" }
+                ),
                 fmt(s.map(|s| s.0), 0),
                 fmt(s.map(|s| s.1), 0),
                 fmt(s.map(|s| s.2), 0),
@@ -1059,6 +1095,12 @@ impl Bench {
                 fmt(per_point, 2),
                 fmt(l.map(|l| l.p50_ms), 0),
                 fmt(l.map(|l| l.p99_ms), 0),
+            );
+        }
+        if runs.values().flatten().any(|r| !r.finished) {
+            say!(
+                "* timed out in a round (BENCH_TIMEOUT_SECONDS={}): figures over the reports it got through",
+                c.timeout.as_secs()
             );
         }
         let hub = rate(Contestant::Hub).map(|s| s.0);
@@ -1084,8 +1126,8 @@ impl Bench {
             "hub processes for the national stream (300,000 reports/s) at the measured rate: {}",
             show(processes, 0)
         );
-        let cpu_us = median_of(Contestant::Hub, &|r| r.cpu_seconds / reports as f64 * 1e6);
-        let per_point = median_of(Contestant::Hub, &|r| r.national as f64 / points as f64);
+        let cpu_us = median_of(Contestant::Hub, &Run::cpu_us);
+        let per_point = median_of(Contestant::Hub, &|r| r.per_point(reports, points));
         let p99 = latencies.get(Contestant::Hub.id()).map(|l| l.p99_ms);
         say!(
             "ratio_to_ceiling={} ratio_to_topology_ceiling={} ratio_to_streams={} \
