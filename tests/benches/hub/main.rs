@@ -481,7 +481,20 @@ impl Bench {
         let names = hub::pipeline::TopicNames {
             prefix: prefix.to_owned(),
         };
-        let mut specs = names.specs(self.config.partitions());
+        let mut specs = names.specs(
+            self.config.partitions(),
+            schemas::topics::Retention::default(),
+        );
+        // The contestants' outputs are configured as the hub's topics they stand for.
+        let kind_of = |name: String| {
+            specs
+                .iter()
+                .find(|s| s.name == name)
+                .map_or(TopicKind::Internal, |s| s.kind)
+        };
+        let national = kind_of(names.national(Domain::VehiclePosition));
+        let changelog = kind_of(names.changelog(Domain::VehiclePosition));
+        let outcomes = kind_of(names.outcomes());
         if !hub {
             let raw = names.raw(Domain::VehiclePosition);
             specs.retain(|s| s.name == raw);
@@ -490,10 +503,10 @@ impl Bench {
         for (name, kind, partitions) in [
             ("bench.copy.out", TopicKind::Internal, p),
             ("bench.topology.repartition", TopicKind::Internal, p),
-            ("bench.topology.national", TopicKind::National, p),
-            ("bench.topology.changelog", TopicKind::State, p),
-            ("bench.topology.outcomes", TopicKind::State, 1),
-            ("bench.streams.national", TopicKind::National, p),
+            ("bench.topology.national", national, p),
+            ("bench.topology.changelog", changelog, p),
+            ("bench.topology.outcomes", outcomes, 1),
+            ("bench.streams.national", national, p),
         ] {
             specs.push(TopicSpec {
                 name: format!("{prefix}{name}"),
