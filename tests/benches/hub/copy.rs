@@ -195,7 +195,8 @@ fn run(
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
-        .set("compression.type", "zstd")
+        // As the hub's stages compress (hub/src/pipeline/exactly_once.rs).
+        .set("compression.type", "lz4")
         .create()
         .expect("producer");
     producer
