@@ -12,6 +12,7 @@ pub mod evolution;
 pub mod ids;
 pub mod kafka;
 pub mod logical;
+pub mod partition;
 pub mod records;
 pub mod registry;
 pub mod topics;
