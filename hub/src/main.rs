@@ -67,12 +67,13 @@ struct Args {
     /// Two live processes must not share it.
     #[arg(long, env = "HUB_INSTANCE_ID", default_value = "hub-0")]
     instance_id: String,
-    /// Prefix of the stages' consumer groups (`<prefix>-prepare`, `<prefix>-resolve`); every
+    /// Prefix of the stage's consumer group (`<prefix>-resolve`) and transactional ids; every
     /// process of one hub deployment uses the same.
     #[arg(long, env = "HUB_GROUP_PREFIX", default_value = "huitong-hub")]
     group_prefix: String,
-    /// Threads per stage (as Kafka Streams' `num.stream.threads`); by default half the cores,
-    /// since each thread runs both stages. More threads than partitions idle.
+    /// Threads of the stage (as Kafka Streams' `num.stream.threads`); by default half the
+    /// cores, since the broker's clients (compression, fetches) take about as much CPU again.
+    /// More threads than partitions idle.
     #[arg(long, env = "HUB_STAGE_THREADS", default_value_t = default_stage_threads())]
     stage_threads: usize,
     /// Records per transaction, at most. A transaction costs a few broker round trips, so

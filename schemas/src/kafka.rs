@@ -230,6 +230,34 @@ pub fn read_from(
 
 /// `ask`'s answer, asked again until it is not an error or `deadline` has passed: a topic
 /// created a moment ago may have no leader yet (`NotLeaderForPartition`).
+/// The number of partitions of each of `topics`, asking until every one has partitions or
+/// `timeout` has passed (a topic just created may not be in the metadata yet).
+pub fn partition_counts(
+    settings: &ClientSettings,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, i32>, rdkafka::error::KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError as ClientError;
+
+    let deadline = std::time::Instant::now() + timeout;
+    let client: BaseConsumer = settings.client_config().create()?;
+    let mut counts = BTreeMap::new();
+    for topic in topics {
+        let count = until_answered(topic, deadline, || {
+            let metadata = client.fetch_metadata(Some(topic), timeout)?;
+            match metadata.topics().first().map(|t| t.partitions().len()) {
+                Some(n) if n > 0 => Ok(i32::try_from(n).unwrap_or(i32::MAX)),
+                _ => Err(ClientError::MetadataFetch(
+                    RDKafkaErrorCode::UnknownTopicOrPartition,
+                )),
+            }
+        })?;
+        counts.insert(topic.clone(), count);
+    }
+    Ok(counts)
+}
+
 fn until_answered<T>(
     topic: &str,
     deadline: std::time::Instant,

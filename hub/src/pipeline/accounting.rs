@@ -129,7 +129,7 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotalKey {
-    /// The stage (`prepare`, `resolve`).
+    /// The stage (`resolve`; `prepare` in the totals of hubs that ran two stages).
     pub stage: String,
     /// The `transactional.id` of the producer that writes it.
     pub writer: String,

@@ -120,12 +120,15 @@ pub trait Stage {
     fn due(&self) -> bool {
         false
     }
+
+    /// The partitions the stage's consumer holds, told before every batch.
+    fn assignment(&mut self, _held: &BTreeSet<(String, i32)>) {}
 }
 
 /// How a stage's consumer and producer are set up.
 #[derive(Debug, Clone)]
 pub struct LoopConfig {
-    /// Stage name, for logs, metrics and ids (`prepare`, `resolve`).
+    /// Stage name, for logs, metrics and ids (`resolve`).
     pub stage: &'static str,
     /// Consumer group id.
     pub group_id: String,
@@ -295,7 +298,11 @@ pub fn run<S: Stage>(
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Range gives every member the same partition numbers of every topic with the same
+        // count, as Kafka Streams co-partitions a sub-topology's inputs: partition p of
+        // `raw.<domain>` goes with partition p of `hub.repartition.<domain>` and its store, so
+        // reports already in the right raw partition are resolved where they are read.
+        .set("partition.assignment.strategy", "range")
         .set(
             "statistics.interval.ms",
             STATS_EVERY.as_millis().to_string(),
@@ -425,6 +432,7 @@ fn transact<S: Stage>(
     // Acknowledgements of an aborted transaction's records are of no use.
     producer.context().take();
     producer.begin_transaction()?;
+    stage.assignment(&held(&consumer.assignment()?));
     let pending = stage.process(batch, out)?;
     for o in out.iter() {
         send(producer, o)?;
@@ -439,6 +447,15 @@ fn transact<S: Stage>(
     schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
     commit(producer, stop)?;
     Ok((pending, producer.context().take()))
+}
+
+/// The (topic, partition) pairs of an assignment.
+fn held(assignment: &TopicPartitionList) -> BTreeSet<(String, i32)> {
+    assignment
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
 }
 
 /// Commits the open transaction. A retriable error (a timeout, the broker away) leaves the

@@ -14,6 +14,10 @@ pub struct Metrics {
     pub records_in: IntCounterVec,
     /// `hub_records_out_total{domain, outcome}`: what became of them.
     pub records_out: IntCounterVec,
+    /// `hub_records_repartitioned_total{domain}`: raw records whose entity's partition another
+    /// thread or process holds, sent on through `hub.repartition.<domain>` (reports their
+    /// producer did not co-partition, or a rebalance).
+    pub repartitioned: IntCounterVec,
     /// `hub_records_quarantined_total{domain, stage, code}`.
     pub quarantined: IntCounterVec,
     /// `hub_conflicts_total{domain}`: fields on which published reports disagree.
@@ -57,6 +61,11 @@ impl Metrics {
             records_in: counter(
                 "hub_records_in_total",
                 "Raw records read by the hub.",
+                &["domain"],
+            )?,
+            repartitioned: counter(
+                "hub_records_repartitioned_total",
+                "Raw records sent on through the repartition topic, not resolved where read.",
                 &["domain"],
             )?,
             records_out: counter(

@@ -1,15 +1,14 @@
 //! The hub's pipeline: the I/O around the pure stages in [`crate::stages`].
 //!
-//! Two sub-topologies, as Kafka Streams would build them, each its own consumer group and
-//! transactional producer, each exactly once ([`exactly_once`]):
-//!
-//! 1. **prepare** — `raw.<domain>` → decode → validate → normalise → key →
-//!    `hub.repartition.<domain>` (keyed by entity id), or `hub.quarantine`. Stateless.
-//! 2. **resolve** — `hub.repartition.<domain>` → resolve against the entity's state →
-//!    `national.<domain>.v1`, with the state change in `hub.changelog.<domain>`.
-//!
-//! Both write their running outcome totals to `hub.outcomes` in the same transactions
-//! ([`accounting`]). More hub processes share the partitions through the consumer groups.
+//! One stage ([`resolver`]), run by `--stage-threads` threads of one consumer group, each
+//! exactly once ([`exactly_once`]): it reads `raw.<domain>` and `hub.repartition.<domain>`,
+//! prepares each raw record (decode → validate → normalise → key, [`preparer`]), and resolves
+//! each report against its entity's state → `national.<domain>.v1`, with the state change in
+//! `hub.changelog.<domain>` — at once when the thread holds the entity's partition (always, for
+//! a co-partitioned producer), else after a hop through `hub.repartition.<domain>`, as Kafka
+//! Streams runs a repartitioned sub-topology. Its running outcome totals go to `hub.outcomes`
+//! in the same transactions ([`accounting`]). More hub processes share the partitions through
+//! the consumer group.
 
 pub mod accounting;
 pub mod exactly_once;
@@ -170,7 +169,7 @@ pub struct PipelineConfig {
     /// This process's stable id (e.g. the pod name): its transactional ids derive from it, so
     /// a restarted process fences its predecessor at once.
     pub instance_id: String,
-    /// Consumer groups are `<group_prefix>-prepare` and `<group_prefix>-resolve`.
+    /// The consumer group is `<group_prefix>-resolve`.
     pub group_prefix: String,
     /// Topic names.
     pub topics: TopicNames,
@@ -204,7 +203,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Registers the schemas the stages write and starts both stages on threads of their own.
+    /// Registers the schemas the stage writes and starts its threads.
     pub async fn start(
         config: PipelineConfig,
         registry: Arc<RegistryClient>,
@@ -252,44 +251,13 @@ impl Pipeline {
         };
         let mut threads = Vec::new();
         let open_files = store::OpenFiles::default();
+        let topics: Vec<String> = Domain::ALL
+            .iter()
+            .flat_map(|&d| [names.raw(d), names.repartition(d)])
+            .collect();
         for thread in 0..config.stage_threads.max(1) {
-            let prepare = stage_config(
-                "prepare",
-                thread,
-                Domain::ALL.map(|d| names.raw(d)).to_vec(),
-            );
-            let resolve = stage_config(
-                "resolve",
-                thread,
-                Domain::ALL.map(|d| names.repartition(d)).to_vec(),
-            );
-            let (prepare_ledger, resolve_ledger) = (ledger(&prepare), ledger(&resolve));
-            threads.push(spawn_stage(
-                &settings,
-                prepare,
-                thread,
-                metrics.clone(),
-                stop.clone(),
-                {
-                    let (config, metrics, runtime, raw) = (
-                        config.clone(),
-                        metrics.clone(),
-                        runtime.clone(),
-                        raw.clone(),
-                    );
-                    move || {
-                        Ok(preparer::Preparer {
-                            outcomes: prepare_ledger.clone(),
-                            topics: config.topics.clone(),
-                            raw: raw.clone(),
-                            rules: config.rules.clone(),
-                            quarantine: quarantiner()?,
-                            metrics: metrics.clone(),
-                            runtime: runtime.clone(),
-                        })
-                    }
-                },
-            )?);
+            let resolve = stage_config("resolve", thread, topics.clone());
+            let resolve_ledger = ledger(&resolve);
             threads.push(spawn_stage(
                 &settings,
                 resolve,
@@ -297,14 +265,27 @@ impl Pipeline {
                 metrics.clone(),
                 stop.clone(),
                 {
-                    let (config, metrics, runtime, codecs, open_files) = (
+                    let (config, metrics, runtime, codecs, raw, open_files) = (
                         config.clone(),
                         metrics.clone(),
                         runtime.clone(),
                         codecs.clone(),
+                        raw.clone(),
                         open_files.clone(),
                     );
                     move || {
+                        let repartition: Vec<String> =
+                            Domain::ALL.map(|d| config.topics.repartition(d)).to_vec();
+                        let counts = schemas::kafka::partition_counts(
+                            &config.settings,
+                            &repartition,
+                            restore_timeout,
+                        )?;
+                        let partitions = Domain::ALL
+                            .into_iter()
+                            .zip(repartition)
+                            .filter_map(|(d, topic)| Some((d, *counts.get(&topic)?)))
+                            .collect();
                         Ok(resolver::Resolver {
                             outcomes: resolve_ledger.clone(),
                             topics: config.topics.clone(),
@@ -321,6 +302,10 @@ impl Pipeline {
                             swept: std::time::Instant::now(),
                             stores: HashMap::new(),
                             open_files: open_files.clone(),
+                            raw: raw.clone(),
+                            rules: config.rules.clone(),
+                            partitions,
+                            held: Default::default(),
                         })
                     }
                 },
@@ -329,7 +314,7 @@ impl Pipeline {
         Ok(Pipeline { stop, threads })
     }
 
-    /// Stops both stages after their current batch and waits for them.
+    /// Stops the stage threads after their current batch and waits for them.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Release);
         for thread in self.threads {

@@ -1,8 +1,9 @@
-//! The prepare stage's I/O: reads `raw.<domain>`, runs decode → validate → normalise → key
-//! ([`crate::stages`]), and writes each report in national form to `hub.repartition.<domain>`
-//! keyed by its entity id — or to `hub.quarantine` with the reason. Stateless.
+//! The prepare step of the hub's stage: decode → validate → normalise → key
+//! ([`crate::stages`]) of a raw record of any domain, giving the report in national form,
+//! framed as the repartition topic carries it (so a report resolved where it is read is
+//! byte for byte the one it would have been sent on), or the reason to quarantine it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use schemas::Domain;
@@ -14,12 +15,8 @@ use schemas::records::{
 };
 use schemas::registry::RegistryClient;
 
-use super::accounting::{Counted, Ledger, Tally};
-use super::exactly_once::{Input, Output, Stage, Written};
-use super::metrics::Metrics;
 use super::national::NationalCodecs;
-use super::quarantine::{Quarantiner, Reason};
-use super::{PipelineError, TopicNames};
+use super::quarantine::Reason;
 use crate::stages::key::Keyed;
 use crate::stages::{self, Rules};
 
@@ -159,90 +156,5 @@ impl RawCodecs {
             .get(&domain)
             .expect("every domain has its stages")
             .prepare(bytes, rules, runtime)
-    }
-}
-
-/// The prepare stage of one hub process.
-pub struct Preparer {
-    /// The stage producer's running outcome totals.
-    pub outcomes: Ledger,
-    /// Topic names.
-    pub topics: TopicNames,
-    /// The domains' stages.
-    pub raw: RawCodecs,
-    /// Validation and normalisation rules.
-    pub rules: Arc<Rules>,
-    /// Writes quarantine records.
-    pub quarantine: Quarantiner,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// For the registry, when a schema id is new.
-    pub runtime: tokio::runtime::Handle,
-}
-
-impl Stage for Preparer {
-    type Pending = ();
-
-    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<(), PipelineError> {
-        let mut tally = Tally::default();
-        for input in batch {
-            let Some(domain) = self.topics.raw_domain(&input.topic) else {
-                continue;
-            };
-            self.metrics
-                .records_in
-                .with_label_values(&[domain.as_str()])
-                .inc();
-            let prepared = match input.payload.as_deref() {
-                Some(bytes) => self.raw.prepare(domain, bytes, &self.rules, &self.runtime),
-                None => Err(Reason {
-                    stage: QuarantineStage::Decode,
-                    code: "empty_record".to_owned(),
-                    field: None,
-                    message: "记录为空 (the record has no value)".to_owned(),
-                    provenance: None,
-                }),
-            };
-            match prepared {
-                Ok(p) => {
-                    tally.add(domain, &p.region, Counted::In);
-                    out.push(Output {
-                        topic: self.topics.repartition(domain),
-                        partition: None,
-                        key: p.entity_id,
-                        payload: Some(p.payload),
-                    });
-                }
-                Err(r) => {
-                    let region = r
-                        .provenance
-                        .as_ref()
-                        .map_or("unknown", |p| p.reporter_region_code.as_str())
-                        .to_owned();
-                    tally.add(domain, &region, Counted::In);
-                    tally.add(domain, &region, Counted::Quarantined);
-                    out.push(self.quarantine.output(
-                        &self.topics,
-                        domain,
-                        input,
-                        r,
-                        &self.metrics,
-                    )?);
-                }
-            }
-        }
-        self.outcomes.write(&tally, out)?;
-        Ok(())
-    }
-
-    fn committed(&mut self, (): (), _: &Written) -> Result<(), PipelineError> {
-        self.outcomes.committed();
-        Ok(())
-    }
-
-    fn revoked(&mut self, _: &BTreeSet<(String, i32)>) {}
-
-    fn aborted(&mut self) {
-        self.outcomes.aborted();
     }
 }

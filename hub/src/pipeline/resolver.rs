@@ -1,13 +1,25 @@
-//! The resolve stage's I/O: reads `hub.repartition.<domain>` (reports keyed by entity id), keeps
-//! each partition's entity states in a local [`Store`] restored from `hub.changelog.<domain>`,
-//! runs [`crate::stages::resolve`], and writes the national records, the state changes and the
-//! outcome counts in the batch's transaction.
+//! The hub's stage (Kafka Streams' one sub-topology per domain): reads `raw.<domain>` and
+//! `hub.repartition.<domain>`, keeps each partition's entity states in a local [`Store`]
+//! restored from `hub.changelog.<domain>`, and writes the national records, the state changes
+//! and the outcome counts in the batch's transaction.
+//!
+//! A raw record is prepared first (decode → validate → normalise → key, [`RawCodecs`]). Its
+//! entity belongs to partition [`partition_for`]`(`[`partition_key`]`)` of the repartition
+//! topic: if this thread holds that partition — always so for a record its producer
+//! co-partitioned (`schemas::partition`), since the range assignor gives a member the same
+//! partitions of the raw and repartition topics — the report is resolved at once
+//! ([`crate::stages::resolve`]); otherwise it goes to that partition of the repartition topic,
+//! where the thread holding it resolves it. Either way a report is resolved by the only thread
+//! holding its entity's partition and store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use schemas::partition::{partition_for, partition_key};
 use schemas::records::QuarantineStage;
 use schemas::{ClientSettings, Domain};
 
@@ -15,9 +27,11 @@ use super::accounting::{Counted, Ledger, Tally};
 use super::exactly_once::{Input, Output, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
+use super::preparer::RawCodecs;
 use super::quarantine::{Quarantiner, Reason};
 use super::store::{Change, OpenFiles, Store};
 use super::{PipelineError, TopicNames};
+use crate::stages::Rules;
 use crate::stages::resolve::{
     EntityState, Outcome, Republish, SourceReport, SurvivorshipPolicy, resolve,
 };
@@ -57,6 +71,15 @@ pub struct Resolver {
     pub stores: HashMap<PartitionId, Store>,
     /// The store files of every resolve thread of the process.
     pub open_files: OpenFiles,
+    /// The domains' raw decoders and national encoders (the prepare step).
+    pub raw: RawCodecs,
+    /// Validation and normalisation rules.
+    pub rules: Arc<Rules>,
+    /// Partitions of each domain's repartition topic (and of its changelog): what
+    /// [`partition_for`] divides by.
+    pub partitions: HashMap<Domain, i32>,
+    /// The repartition partitions this thread's consumer holds, as of the batch.
+    pub held: HashSet<PartitionId>,
 }
 
 /// State changes of a batch, by partition.
@@ -225,146 +248,35 @@ impl Stage for Resolver {
     ) -> Result<Changes, PipelineError> {
         let now = Utc::now();
         let mut changes = self.sweep(out)?;
-        // States touched by this batch: read-your-writes within the batch.
-        let mut touched: BTreeMap<(PartitionId, String), EntityState> = BTreeMap::new();
-        let mut changed: BTreeSet<(PartitionId, String)> = BTreeSet::new();
         let mut tally = Tally::default();
-        self.open_stores(
-            batch
-                .iter()
-                .filter_map(|i| Some((self.topics.repartition_domain(&i.topic)?, i.partition)))
-                .collect(),
-        )?;
+        let mut work: Vec<Work<'_>> = Vec::with_capacity(batch.len());
         for input in batch {
-            let Some(domain) = self.topics.repartition_domain(&input.topic) else {
-                continue;
-            };
-            let partition = (domain, input.partition);
-            let entity = input
-                .key
-                .as_deref()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .unwrap_or_default();
-            let report = input
-                .payload
-                .as_deref()
-                .ok_or_else(|| "空记录 (empty record)".to_owned())
-                .and_then(|bytes| {
-                    self.codecs
-                        .decode(domain, bytes, &self.runtime)
-                        .map_err(|e| e.to_string())
-                })
-                .and_then(|record| {
-                    SourceReport::from_record(record)
-                        .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
+            if let Some(domain) = self.topics.raw_domain(&input.topic) {
+                if let Some(w) = self.prepare(domain, input, &mut tally, out)? {
+                    work.push(w);
+                }
+            } else if let Some(domain) = self.topics.repartition_domain(&input.topic) {
+                work.push(Work {
+                    domain,
+                    partition: input.partition,
+                    entity: input
+                        .key
+                        .as_deref()
+                        .map(|k| String::from_utf8_lossy(k).into_owned())
+                        .unwrap_or_default(),
+                    payload: input.payload.as_deref().map(Cow::Borrowed),
+                    input,
                 });
-            let report = match report {
-                Ok(report) if !entity.is_empty() => report,
-                Ok(_) | Err(_) => {
-                    let message = report.err().unwrap_or_else(|| {
-                        "记录缺少实体标识 (the record has no entity id)".to_owned()
-                    });
-                    tally.add(domain, "unknown", Counted::Quarantined);
-                    out.push(self.quarantine.output(
-                        &self.topics,
-                        domain,
-                        input,
-                        Reason {
-                            stage: QuarantineStage::Resolve,
-                            code: "report_unreadable".to_owned(),
-                            field: None,
-                            message,
-                            provenance: None,
-                        },
-                        &self.metrics,
-                    )?);
-                    continue;
-                }
-            };
-            let key = (partition, entity.clone());
-            if !touched.contains_key(&key) {
-                let store = self.stores.get(&partition).expect("opened above");
-                let stored = match store.get(&entity)? {
-                    Some(bytes) => EntityState::decode(&bytes)
-                        .map_err(|e| PipelineError::State(e.to_string()))?,
-                    None => EntityState::default(),
-                };
-                touched.insert(key.clone(), stored);
             }
-            let state = touched.get_mut(&key).expect("inserted above");
-            let provenance = report.provenance.clone();
-            let republish = if domain.is_stream() {
-                Republish::OnContent
-            } else {
-                Republish::OnProvenance
-            };
-            let (outcome, published) = resolve(
-                state,
-                &entity,
-                report,
-                self.policy.for_domain(domain),
-                republish,
-                now,
-            );
-            if domain.is_stream() && state.expires_at.is_none() {
-                let retention =
-                    u64::try_from(self.stream_retention.as_millis()).unwrap_or(u64::MAX);
-                state.expires_at = Some(unix_ms(now).saturating_add(retention));
-            }
-            let encoded = published.map(|record| {
-                let conflicts = record
-                    .get("conflicts")
-                    .and_then(|c| c.as_array())
-                    .map_or(0, Vec::len);
-                (conflicts, self.codecs.encode(domain, record))
-            });
-            let region = &provenance.reporter_region_code;
-            match encoded {
-                None => {}
-                Some((conflicts, Ok(payload))) => {
-                    self.metrics
-                        .conflicts
-                        .with_label_values(&[domain.as_str()])
-                        .inc_by(conflicts as u64);
-                    out.push(Output {
-                        topic: self.topics.national(domain),
-                        partition: None,
-                        key: entity.clone(),
-                        payload: Some(payload),
-                    });
-                }
-                Some((_, Err(e))) => {
-                    // A merged record the national schema refuses is a hub defect: the report
-                    // waits in quarantine for the fix and a replay.
-                    tally.add(domain, region, Counted::Quarantined);
-                    out.push(self.quarantine.output(
-                        &self.topics,
-                        domain,
-                        input,
-                        Reason {
-                            stage: QuarantineStage::Publish,
-                            code: e.code().to_owned(),
-                            field: None,
-                            message: e.to_string(),
-                            provenance: Some(Box::new(provenance)),
-                        },
-                        &self.metrics,
-                    )?);
-                    continue;
-                }
-            }
-            // A merge that published nothing (a stream relay) still changed the state.
-            if outcome != Outcome::Unchanged {
-                changed.insert(key);
-            }
-            tally.add(domain, region, counted(outcome));
-            self.metrics
-                .records_out
-                .with_label_values(&[domain.as_str(), outcome.as_str()])
-                .inc();
         }
-        for key in changed {
-            let state = &touched[&key];
+        self.open_stores(work.iter().map(|w| (w.domain, w.partition)).collect())?;
+        // States touched by this batch: read-your-writes within the batch.
+        let mut batch_states = BatchStates::default();
+        for w in work {
+            self.resolve_one(w, now, &mut batch_states, &mut tally, out)?;
+        }
+        for key in batch_states.changed {
+            let state = &batch_states.touched[&key];
             let bytes = state.encode();
             let ((domain, p), entity) = key;
             out.push(Output {
@@ -411,8 +323,20 @@ impl Stage for Resolver {
         Ok(())
     }
 
+    fn assignment(&mut self, held: &BTreeSet<(String, i32)>) {
+        self.held = held
+            .iter()
+            .filter_map(|(topic, p)| Some((self.topics.repartition_domain(topic)?, *p)))
+            .collect();
+    }
+
     fn due(&self) -> bool {
-        self.swept.elapsed() >= SWEEP_EVERY && self.stores.keys().any(|(d, _)| d.is_stream())
+        self.swept.elapsed() >= SWEEP_EVERY
+            && self
+                .stores
+                .keys()
+                .chain(&self.held)
+                .any(|(d, _)| d.is_stream())
     }
 
     fn revoked(&mut self, partitions: &BTreeSet<(String, i32)>) {
@@ -436,7 +360,233 @@ impl Stage for Resolver {
     }
 }
 
+/// A report to resolve in this batch: read from the repartition topic, or prepared from a raw
+/// record whose entity's partition this thread holds.
+struct Work<'a> {
+    domain: Domain,
+    /// The partition of the repartition topic (and store) the entity belongs to.
+    partition: i32,
+    entity: String,
+    /// The national record holding the one report, framed; `None` for an empty record.
+    payload: Option<Cow<'a, [u8]>>,
+    /// The record read, for quarantine.
+    input: &'a Input,
+}
+
+/// The states a batch reads and changes, by partition and entity.
+#[derive(Default)]
+struct BatchStates {
+    touched: BTreeMap<(PartitionId, String), EntityState>,
+    changed: BTreeSet<(PartitionId, String)>,
+}
+
 impl Resolver {
+    /// The prepare step of a raw record: decode → validate → normalise → key. The report is
+    /// resolved here if this thread holds its entity's partition; otherwise it goes on through
+    /// the repartition topic to the thread that does. `None` when it is not resolved here.
+    fn prepare<'a>(
+        &self,
+        domain: Domain,
+        input: &'a Input,
+        tally: &mut Tally,
+        out: &mut Vec<Output>,
+    ) -> Result<Option<Work<'a>>, PipelineError> {
+        self.metrics
+            .records_in
+            .with_label_values(&[domain.as_str()])
+            .inc();
+        let prepared = match input.payload.as_deref() {
+            Some(bytes) => self.raw.prepare(domain, bytes, &self.rules, &self.runtime),
+            None => Err(Reason {
+                stage: QuarantineStage::Decode,
+                code: "empty_record".to_owned(),
+                field: None,
+                message: "记录为空 (the record has no value)".to_owned(),
+                provenance: None,
+            }),
+        };
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                let region = reason
+                    .provenance
+                    .as_ref()
+                    .map_or("unknown", |p| p.reporter_region_code.as_str())
+                    .to_owned();
+                tally.add(domain, &region, Counted::In);
+                tally.add(domain, &region, Counted::Quarantined);
+                out.push(self.quarantine.output(
+                    &self.topics,
+                    domain,
+                    input,
+                    reason,
+                    &self.metrics,
+                )?);
+                return Ok(None);
+            }
+        };
+        tally.add(domain, &prepared.region, Counted::In);
+        let partitions = self.partitions.get(&domain).copied().unwrap_or(1);
+        let target = partition_for(partition_key(&prepared.entity_id).as_bytes(), partitions);
+        if self.held.contains(&(domain, target)) {
+            return Ok(Some(Work {
+                domain,
+                partition: target,
+                entity: prepared.entity_id,
+                payload: Some(Cow::Owned(prepared.payload)),
+                input,
+            }));
+        }
+        self.metrics
+            .repartitioned
+            .with_label_values(&[domain.as_str()])
+            .inc();
+        out.push(Output {
+            topic: self.topics.repartition(domain),
+            partition: Some(target),
+            key: prepared.entity_id,
+            payload: Some(prepared.payload),
+        });
+        Ok(None)
+    }
+
+    /// Resolves one report against its entity's state.
+    fn resolve_one(
+        &mut self,
+        work: Work<'_>,
+        now: chrono::DateTime<Utc>,
+        states: &mut BatchStates,
+        tally: &mut Tally,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PipelineError> {
+        let Work {
+            domain,
+            partition,
+            entity,
+            payload,
+            input,
+        } = work;
+        let partition = (domain, partition);
+        let report = payload
+            .as_deref()
+            .ok_or_else(|| "空记录 (empty record)".to_owned())
+            .and_then(|bytes| {
+                self.codecs
+                    .decode(domain, bytes, &self.runtime)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|record| {
+                SourceReport::from_record(record)
+                    .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
+            });
+        let report = match report {
+            Ok(report) if !entity.is_empty() => report,
+            Ok(_) | Err(_) => {
+                let message = report
+                    .err()
+                    .unwrap_or_else(|| "记录缺少实体标识 (the record has no entity id)".to_owned());
+                tally.add(domain, "unknown", Counted::Quarantined);
+                out.push(self.quarantine.output(
+                    &self.topics,
+                    domain,
+                    input,
+                    Reason {
+                        stage: QuarantineStage::Resolve,
+                        code: "report_unreadable".to_owned(),
+                        field: None,
+                        message,
+                        provenance: None,
+                    },
+                    &self.metrics,
+                )?);
+                return Ok(());
+            }
+        };
+        let key = (partition, entity);
+        if !states.touched.contains_key(&key) {
+            let store = self.stores.get(&partition).expect("opened for the batch");
+            let stored = match store.get(&key.1)? {
+                Some(bytes) => {
+                    EntityState::decode(&bytes).map_err(|e| PipelineError::State(e.to_string()))?
+                }
+                None => EntityState::default(),
+            };
+            states.touched.insert(key.clone(), stored);
+        }
+        let state = states.touched.get_mut(&key).expect("inserted above");
+        let entity = &key.1;
+        let provenance = report.provenance.clone();
+        let republish = if domain.is_stream() {
+            Republish::OnContent
+        } else {
+            Republish::OnProvenance
+        };
+        let (outcome, published) = resolve(
+            state,
+            entity,
+            report,
+            self.policy.for_domain(domain),
+            republish,
+            now,
+        );
+        if domain.is_stream() && state.expires_at.is_none() {
+            let retention = u64::try_from(self.stream_retention.as_millis()).unwrap_or(u64::MAX);
+            state.expires_at = Some(unix_ms(now).saturating_add(retention));
+        }
+        let encoded = published.map(|record| {
+            let conflicts = record
+                .get("conflicts")
+                .and_then(|c| c.as_array())
+                .map_or(0, Vec::len);
+            (conflicts, self.codecs.encode(domain, record))
+        });
+        let region = &provenance.reporter_region_code;
+        match encoded {
+            None => {}
+            Some((conflicts, Ok(payload))) => {
+                self.metrics
+                    .conflicts
+                    .with_label_values(&[domain.as_str()])
+                    .inc_by(conflicts as u64);
+                out.push(Output {
+                    topic: self.topics.national(domain),
+                    partition: None,
+                    key: entity.clone(),
+                    payload: Some(payload),
+                });
+            }
+            Some((_, Err(e))) => {
+                // A merged record the national schema refuses is a hub defect: the report
+                // waits in quarantine for the fix and a replay.
+                tally.add(domain, region, Counted::Quarantined);
+                out.push(self.quarantine.output(
+                    &self.topics,
+                    domain,
+                    input,
+                    Reason {
+                        stage: QuarantineStage::Publish,
+                        code: e.code().to_owned(),
+                        field: None,
+                        message: e.to_string(),
+                        provenance: Some(Box::new(provenance)),
+                    },
+                    &self.metrics,
+                )?);
+                return Ok(());
+            }
+        }
+        // A merge that published nothing (a stream relay) still changed the state.
+        if outcome != Outcome::Unchanged {
+            states.changed.insert(key);
+        }
+        tally.add(domain, region, counted(outcome));
+        self.metrics
+            .records_out
+            .with_label_values(&[domain.as_str(), outcome.as_str()])
+            .inc();
+        Ok(())
+    }
+
     fn store_path(&self, (domain, p): PartitionId) -> PathBuf {
         self.state_dir.join(format!("{domain}-{p}.redb"))
     }
@@ -495,6 +645,15 @@ impl Resolver {
             return Ok(changes);
         }
         self.swept = Instant::now();
+        // A rebalance closes every store, and input reopens them: the stores of stream
+        // partitions that get no input any more still have states to expire.
+        let streams: BTreeSet<PartitionId> = self
+            .held
+            .iter()
+            .filter(|(d, _)| d.is_stream())
+            .copied()
+            .collect();
+        self.open_stores(streams)?;
         self.remove_unowned_stores();
         let now = unix_ms(Utc::now());
         for (&(domain, p), store) in &self.stores {
