@@ -1,7 +1,7 @@
 //! National identifiers (国家标准标识符) and their check characters: the Unified Social Credit
 //! Code (统一社会信用代码, GB 32100-2015), the organisation code inside it (组织机构代码,
 //! GB 11714), the vehicle identification number (车辆识别代号, GB 16735) and licence plates
-//! (机动车号牌, GA 36-2018).
+//! (机动车号牌, GA 36-2018), and the shape of a property unit number (不动产单元号, GB/T 37346).
 //!
 //! One implementation for everyone: the simulator generates these identifiers with it and the
 //! hub validates and normalises them with it, so both always agree on what is valid.
@@ -367,6 +367,22 @@ pub fn parse_plate(text: &str) -> Result<Plate, PlateError> {
     }
 }
 
+/// Whether a canonical property unit number (不动产单元号, see [`canonical_code`]) has the
+/// GB/T 37346 shape: 12 digits (division + cadastral zone), 2 letters (parcel type), 5 digits
+/// (parcel), 1 letter (fixture type), 8 digits. Only such a number identifies a building: one
+/// of another shape is left out and the building is known by its owner and address.
+pub fn property_unit_number_is_valid(number: &str) -> bool {
+    let b = number.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let letters = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_uppercase);
+    b.len() == 28
+        && digits(0..12)
+        && letters(12..14)
+        && digits(14..19)
+        && letters(19..20)
+        && digits(20..28)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +522,28 @@ mod tests {
         ] {
             assert_eq!(validate_vin(vin), expected, "{vin}");
             assert_eq!(vin_is_valid(vin), expected.is_ok(), "{vin}");
+        }
+    }
+
+    #[test]
+    fn property_unit_number_table() {
+        for (text, valid) in [
+            ("530114003002GB00012F00010001", true),
+            ("530114 003002 gb00012 f0001 0001", true),
+            (
+                "５３０１１４００３００２ＧＢ０００１２Ｆ０００１０００１",
+                true,
+            ),
+            ("530114003002GB00012F0001000", false),
+            ("530114003002G100012F00010001", false),
+            ("530114003002GB0001FF00010001", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                property_unit_number_is_valid(&canonical_code(text)),
+                valid,
+                "{text}"
+            );
         }
     }
 

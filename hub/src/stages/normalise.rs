@@ -305,20 +305,6 @@ pub fn vehicle_quota(raw: &RawVehicleQuota, c: &mut Checker<'_>) -> Option<Natio
     }))
 }
 
-/// Whether a canonical 不动产单元号 has the GB/T 37346 shape: 12 digits (division + cadastral
-/// zone), 2 letters (parcel type), 5 digits (parcel), 1 letter (fixture type), 8 digits.
-fn property_unit_number_ok(n: &str) -> bool {
-    let b = n.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let letters = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_uppercase);
-    b.len() == 28
-        && digits(0..12)
-        && letters(12..14)
-        && digits(14..19)
-        && letters(19..20)
-        && digits(20..28)
-}
-
 fn room(i: usize, r: &RawOfficeRoom, c: &mut Checker<'_>) -> NationalOfficeRoom {
     let rules = c.rules;
     let labels = &rules.labels;
@@ -367,7 +353,7 @@ pub fn office_building(
         .filter(|n| !n.trim().is_empty())
         .and_then(|sent| {
             let n = ids::canonical_code(sent);
-            if property_unit_number_ok(&n) {
+            if ids::property_unit_number_is_valid(&n) {
                 return Some(n);
             }
             let detail = format!(

@@ -2,6 +2,7 @@
 //! and tables of single changes to it with the findings or national values they must give.
 
 mod normalise;
+mod partition;
 mod validate;
 
 use chrono::{DateTime, Utc};
