@@ -247,7 +247,8 @@ pub enum TextEncoding {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
-    /// Source fields whose values, joined with `|`, form the source record id (the Kafka key).
+    /// Source fields whose values, joined with `|`, form the source record id (each record's
+    /// `provenance.source_record_id`; its Kafka key only when it has no partition key).
     pub record_id: Vec<String>,
     /// The source field holding the record's version (an updated-at time or a revision
     /// number). Unset: the version is a hash of the record's content. A record with the id and

@@ -332,14 +332,13 @@ impl Context<'_> {
         let provenance = self.provenance(&mapped.record_id, Some(&mapped), batch);
         let mut record = Value::Object(mapped.fields);
         record["provenance"] = provenance;
-        let encoded = self.raw.encode(&mut record).map(|payload| {
-            let fits = self
-                .limits
-                .record_fits(mapped.record_id.len(), payload.len());
-            (payload, fits)
+        let encoded = self.raw.encode(&mut record).map(|encoded| {
+            let (key, payload) = encoded.keyed(mapped.record_id);
+            let fits = self.limits.record_fits(key.len(), payload.len());
+            (key, payload, fits)
         });
         match encoded {
-            Ok((_, Err(message))) => self.quarantine_record(
+            Ok((_, _, Err(message))) => self.quarantine_record(
                 "record_too_large",
                 None,
                 message,
@@ -347,9 +346,9 @@ impl Context<'_> {
                 location,
                 original(),
             ),
-            Ok((payload, Ok(()))) => Ok(Outgoing {
+            Ok((key, payload, Ok(()))) => Ok(Outgoing {
                 topic: self.topic.clone(),
-                key: mapped.record_id,
+                key,
                 payload,
             }),
             Err(e) => self.quarantine_record(

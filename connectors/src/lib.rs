@@ -3,7 +3,9 @@
 //! instance's progress committed in the same Kafka transaction as its records.
 //!
 //! Data flows one way: source → [`mapping`] (pure, configured) → [`raw`] encoding →
-//! [`transactor`] (records + quarantine + progress in one transaction).
+//! [`transactor`] (records + quarantine + progress in one transaction). Raw records are keyed
+//! by the partition key of the entity they report, so every level's reports of one entity land
+//! in the partition of the raw topic where the hub resolves that entity ([`raw`] says why).
 
 pub mod config;
 mod digest;

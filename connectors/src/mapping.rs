@@ -46,7 +46,8 @@ pub fn from_json(object: &Map<String, Value>) -> SourceFields {
 /// A source record mapped to the raw form, before provenance is added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
-    /// The source record id (the Kafka key).
+    /// The source record id (`provenance.source_record_id`; the Kafka key of a record without
+    /// a partition key, see [`crate::raw`]).
     pub record_id: String,
     /// When the source last changed the record, if it says.
     pub source_timestamp: Option<DateTime<Utc>>,

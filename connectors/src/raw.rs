@@ -1,5 +1,17 @@
 //! Turning a mapped record (JSON form) into the domain's typed raw record, encoded in
-//! Confluent wire format under the schema registered for `raw.<domain>`.
+//! Confluent wire format under the schema registered for `raw.<domain>`, and its Kafka key.
+//!
+//! **Raw records are keyed by partition key** (同分区键): the identifier of the entity they
+//! report, normalised as the hub normalises it — the USCC of an institution and of what it
+//! reports, the VIN (else the plate) of a vehicle and of its positions, an office building's
+//! property unit number (else its owner's USCC); [`schemas::partition`] has the table. The
+//! slots' producers partition by Kafka's default (murmur2) on that key
+//! ([`crate::transactor`]), so the county's, the city's and the province's reports of one
+//! entity land in the partition the hub resolves it in, whichever way each level spelled the
+//! identifier, and the hub resolves them where it reads them instead of sending each through
+//! its repartition topic. A record without one (no valid identifier: the hub will quarantine
+//! it) is keyed by its source record id, as every raw record was before; the source record
+//! id is in every record's provenance either way.
 
 use std::sync::LazyLock;
 
@@ -8,6 +20,7 @@ use apache_avro::schema::{NamesRef, ResolvedSchema};
 use schemas::Domain;
 use schemas::codec::{CodecError, Encoder};
 use schemas::contract::{self, Record};
+use schemas::partition::Partitioned;
 use schemas::records::{
     RawAssetCard, RawEnergyReport, RawInstitution, RawOfficeBuilding, RawOperatingCost, RawVehicle,
     RawVehiclePosition, RawVehicleQuota,
@@ -210,6 +223,24 @@ impl RawError {
     }
 }
 
+/// A raw record ready to write: its framed payload and the partition key of the entity it
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The record in Confluent wire format.
+    pub payload: Vec<u8>,
+    /// [`Partitioned::partition_key`]: `None` when the record has no valid identifier.
+    pub partition_key: Option<String>,
+}
+
+impl Encoded {
+    /// The Kafka key — the partition key, else `record_id` (the source record id) — and the
+    /// payload.
+    pub fn keyed(self, record_id: String) -> (String, Vec<u8>) {
+        (self.partition_key.unwrap_or(record_id), self.payload)
+    }
+}
+
 macro_rules! raw_encoder {
     ($($domain:ident => $record:ty),* $(,)?) => {
         /// The encoder of one domain's raw record.
@@ -245,10 +276,10 @@ macro_rules! raw_encoder {
                 }
             }
 
-            /// Encodes the JSON form of a raw record (with provenance) as a framed message.
-            /// Numbers sent as text are converted in place; the record is left for a
-            /// quarantine record to quote if encoding fails.
-            pub fn encode(&self, record: &mut Value) -> Result<Vec<u8>, RawError> {
+            /// Encodes the JSON form of a raw record (with provenance) as a framed message,
+            /// with its partition key. Numbers sent as text are converted in place; the record
+            /// is left for a quarantine record to quote if encoding fails.
+            pub fn encode(&self, record: &mut Value) -> Result<Encoded, RawError> {
                 match self {
                     $(RawEncoder::$domain(encoder) => {
                         static NUMBERS: LazyLock<Numbers> = LazyLock::new(|| {
@@ -256,7 +287,10 @@ macro_rules! raw_encoder {
                         });
                         NUMBERS.coerce(record)?;
                         let record = <$record as serde::Deserialize>::deserialize(&*record)?;
-                        Ok(encoder.encode(&record)?)
+                        Ok(Encoded {
+                            payload: encoder.encode(&record)?,
+                            partition_key: record.partition_key(),
+                        })
                     })*
                 }
             }
@@ -357,6 +391,27 @@ mod tests {
             encoder.encode(&mut report).expect_err("shape").code(),
             "raw_shape"
         );
+    }
+
+    #[test]
+    fn records_are_keyed_by_their_partition_key_else_their_record_id() {
+        let encoder = RawEncoder::with_schema_id(Domain::VehiclePosition, 1).expect("encoder");
+        for (vin, plate, key) in [
+            (None, Some("云Ａ·１２３４５"), "云A12345"),
+            (
+                Some("lsvam4187c2184847"),
+                Some("云A12345"),
+                "LSVAM4187C2184847",
+            ),
+            (Some("LSVAM4187C2184848"), Some("云A12345"), "r1"),
+            (None, None, "r1"),
+        ] {
+            let mut record = position("24.88");
+            record["vin"] = json!(vin);
+            record["plate"] = json!(plate);
+            let encoded = encoder.encode(&mut record).expect("encodes");
+            assert_eq!(encoded.keyed("r1".to_owned()).0, key, "{vin:?} {plate:?}");
+        }
     }
 
     #[test]

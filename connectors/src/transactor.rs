@@ -4,6 +4,12 @@
 //! (`huitong-connector-<connector id>-push-<system id>`) — so a second
 //! process running the same work fences the first (zombie fencing), as Kafka Connect's
 //! exactly-once source tasks do (KIP-618).
+//!
+//! Messages go to the partition Kafka's default partitioner gives their key (murmur2, as the
+//! Java client and [`schemas::partition::partition_for`]; librdkafka's own default is CRC32):
+//! raw records are keyed by the partition key of their entity ([`crate::raw`]), so this puts
+//! them where the hub resolves that entity. The connector creates its progress topic with one
+//! partition, where the partitioner makes no difference.
 
 use std::time::Duration;
 
@@ -47,6 +53,7 @@ impl Transactor {
             .client_config()
             .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .create()?;
         producer.init_transactions(TIMEOUT)?;

@@ -17,7 +17,9 @@ use simulator::connector_config::{Overrides, instance_toml};
 use simulator::export::ExportOptions;
 use simulator::systems::{Domain, Encoding, GroundTruth, Protocol, SystemProfile};
 use simulator::{Simulator, Size, World};
-use tests::{KeyPayload, connector_topics, read_partition, start_registry, unique};
+use tests::{
+    KeyPayload, connector_topics, read_partition, source_record_id, start_registry, unique,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulator_exports_are_ingested_exactly() {
@@ -123,12 +125,12 @@ async fn ingest(
         .find(|s| s.id == profile.id)
         .expect("system in the ground truth");
     let records = read_partition(&topics.raw, "read_committed");
-    let keys: Vec<String> = records
+    let ids: Vec<String> = records
         .iter()
-        .map(|(k, _)| String::from_utf8(k.clone().expect("key")).expect("UTF-8"))
+        .map(|(_, payload)| source_record_id(payload.as_deref().expect("payload")))
         .collect();
     assert_eq!(stats.quarantined, 0, "{}: {stats:?}", profile.id);
-    assert_eq!(keys, expected.record_ids, "{} ({encoding})", profile.id);
+    assert_eq!(ids, expected.record_ids, "{} ({encoding})", profile.id);
     assert!(dir.join("done").is_dir(), "the export moved to done/");
     records
 }

@@ -15,7 +15,10 @@ use connectors::slot::Slot;
 use schemas::registry::RegistryClient;
 use simulator::systems::{GroundTruth, SystemProfile};
 use simulator::{Simulator, Size, World};
-use tests::{ConnectorTopics, TestCa, connector_topics, read_partition, start_registry, unique};
+use tests::{
+    ConnectorTopics, TestCa, connector_topics, raw_record_ids, read_partition, start_registry,
+    unique,
+};
 
 /// The `[instance.source]` body reading `profile` at `base` with `pagination`, plus `extra`
 /// settings (timeout, TLS files), and the field holding the record id.
@@ -93,10 +96,8 @@ fn assert_exact(truth: &GroundTruth, profile: &SystemProfile, topic: &str, label
         .find(|s| s.id == profile.id)
         .expect("system in the ground truth");
     let mut keys: BTreeMap<String, usize> = BTreeMap::new();
-    for (key, _) in read_partition(topic, "read_committed") {
-        *keys
-            .entry(String::from_utf8(key.expect("key")).expect("UTF-8"))
-            .or_default() += 1;
+    for id in raw_record_ids(topic) {
+        *keys.entry(id).or_default() += 1;
     }
     let repeated: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "{label}: written twice: {repeated:?}");

@@ -3,6 +3,8 @@
 //! record (403 when all are) and never written; a repeated batch is acknowledged, not written
 //! twice; an unknown client gets nothing. With `client_ca`, clients are recognised by their
 //! certificate, and one without a certificate from the platform's CA fails the TLS handshake.
+//! Raw records are keyed by the partition key of their entity, however each level spells it,
+//! and land in the partition Kafka's default partitioner gives that key.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +14,10 @@ use connectors::push::{CertificateFingerprint, ClientIdentity, PushClient, PushC
 use schemas::registry::RegistryClient;
 use schemas::{TopicKind, TopicSpec};
 use serde_json::{Value, json};
-use tests::{Issued, TestCa, read_partition, settings, start_registry, unique};
+use tests::{
+    Issued, TestCa, raw_record_ids, read_partitions, settings, source_record_id, start_registry,
+    unique,
+};
 
 /// A client entry; its system id made unique, since it names the client's transactional id
 /// and tests run in parallel on one broker.
@@ -53,8 +58,13 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    /// Starts the endpoint for `clients`, requiring certificates from `client_ca` when given.
-    async fn start(clients: Vec<PushClient>, client_ca: Option<&TestCa>) -> Endpoint {
+    /// Starts the endpoint for `clients` on a raw topic of `partitions`, requiring certificates
+    /// from `client_ca` when given.
+    async fn start(
+        clients: Vec<PushClient>,
+        client_ca: Option<&TestCa>,
+        partitions: i32,
+    ) -> Endpoint {
         let (registry, registry_url) = start_registry().await;
         let prefix = format!("{}.", unique("pushraw"));
         let raw_topic = format!("{prefix}vehicle");
@@ -65,7 +75,7 @@ impl Endpoint {
                 TopicSpec {
                     name: raw_topic.clone(),
                     kind: TopicKind::Raw,
-                    partitions: 1,
+                    partitions,
                 },
                 TopicSpec {
                     name: progress.clone(),
@@ -183,12 +193,9 @@ impl Endpoint {
             .sum()
     }
 
-    /// The keys of the raw topic, committed records only.
+    /// The source record ids of the raw topic, committed records only.
     fn written(&self) -> Vec<String> {
-        read_partition(&self.raw_topic, "read_committed")
-            .into_iter()
-            .map(|(k, _)| String::from_utf8(k.expect("key")).expect("UTF-8"))
-            .collect()
+        raw_record_ids(&self.raw_topic)
     }
 }
 
@@ -232,6 +239,7 @@ async fn push_is_scoped_by_region_and_idempotent_by_batch() {
             ),
         ],
         None,
+        1,
     )
     .await;
     let http = endpoint.http(None);
@@ -364,6 +372,7 @@ async fn push_clients_are_recognised_by_certificates_of_the_platform_ca() {
             client(token("city-token"), "km-city", "530100", Level::Prefecture),
         ],
         Some(&platform),
+        1,
     )
     .await;
     let batch = |id: &str, records: Vec<Value>| json!({ "batch_id": id, "records": records });
@@ -456,4 +465,64 @@ async fn push_clients_are_recognised_by_certificates_of_the_platform_ca() {
         ["V1", "V5"],
         "only what authenticated clients may submit"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_s_reports_from_two_levels_share_the_partition_of_its_key() {
+    const PARTITIONS: i32 = 12;
+    let endpoint = Endpoint::start(
+        vec![
+            client(token("county-token"), "cg-county", "530114", Level::County),
+            client(token("city-token"), "km-city", "530100", Level::Prefecture),
+        ],
+        None,
+        PARTITIONS,
+    )
+    .await;
+    let http = endpoint.http(None);
+    // A valid USCC of a unit in 呈贡区 (530114), which both levels may report.
+    let record = |id: &str, vin: Option<&str>, plate: &str| {
+        json!({
+            "record_id": id, "region_code": "530114", "vin": vin, "plate": plate,
+            "owner_uscc": "115301140151174049", "owner_name": "呈贡区机关事务管理局",
+        })
+    };
+    // (level, record, the key it must carry): one vehicle by VIN, one by plate only, as the
+    // county and the city each spell them, and one with no valid identifier.
+    #[rustfmt::skip]
+    let cases = [
+        ("county-token", record("cg-1", Some("LSVAM4187C2184847"), "云A12345"), "LSVAM4187C2184847"),
+        ("city-token", record("km-77", Some("lsvam 4187c 2184847"), "云A·12345"), "LSVAM4187C2184847"),
+        ("county-token", record("cg-2", None, "云A·D12345"), "云AD12345"),
+        ("city-token", record("km-78", None, "云Ａ\u{3000}Ｄ１２３４５"), "云AD12345"),
+        ("county-token", record("cg-3", Some("V-1"), "云A1234"), "cg-3"),
+    ];
+    for (i, (token, record, _)) in cases.iter().enumerate() {
+        let batch = json!({ "batch_id": format!("b{i}"), "records": [record] });
+        let (status, body) = endpoint
+            .send(&http, Some(token), batch)
+            .await
+            .expect("an HTTP answer");
+        assert_eq!(
+            (status, body["accepted"].as_u64()),
+            (200, Some(1)),
+            "{body}"
+        );
+    }
+
+    let written: std::collections::BTreeMap<String, (i32, String)> =
+        read_partitions(&endpoint.raw_topic, PARTITIONS)
+            .into_iter()
+            .map(|(partition, (key, payload))| {
+                let key = String::from_utf8(key.expect("key")).expect("UTF-8");
+                let id = source_record_id(&payload.expect("payload"));
+                (id, (partition, key))
+            })
+            .collect();
+    assert_eq!(written.len(), cases.len(), "{written:?}");
+    for (_, record, key) in &cases {
+        let id = record["record_id"].as_str().expect("id");
+        let partition = schemas::partition::partition_for(key.as_bytes(), PARTITIONS);
+        assert_eq!(written[id], (partition, (*key).to_owned()), "{id}");
+    }
 }

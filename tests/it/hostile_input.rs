@@ -23,7 +23,10 @@ use schemas::records::{Quarantine, RawInstitution, RawVehicle};
 use schemas::registry::RegistryClient;
 use schemas::{TopicKind, TopicSpec};
 use serde_json::{Value, json};
-use tests::{TestCa, binary, free_port, read_partition, start_registry, unique};
+use tests::{
+    TestCa, binary, free_port, raw_record_ids, read_partition, source_record_id, start_registry,
+    unique,
+};
 use tokio::io::AsyncWriteExt as _;
 
 /// Hostile strings, each sent as a name by every source kind and written exactly as sent
@@ -1706,10 +1709,7 @@ domains = ["vehicle"]
     for (topic, keys) in &expected.written {
         let mut want = keys.clone();
         want.sort();
-        let mut got: Vec<String> = read_partition(topic, "read_committed")
-            .into_iter()
-            .map(|(k, _)| String::from_utf8(k.expect("key")).expect("UTF-8"))
-            .collect();
+        let mut got: Vec<String> = raw_record_ids(topic);
         got.sort();
         if got != want {
             let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).take(20).collect();
@@ -1723,13 +1723,11 @@ domains = ["vehicle"]
     }
     let vehicles = Decoder::<RawVehicle>::new(registry.clone());
     for (topic, names) in &expected.names {
-        for (key, payload) in read_partition(topic, "read_committed") {
-            let key = String::from_utf8(key.expect("key")).expect("UTF-8");
+        for (_, payload) in read_partition(topic, "read_committed") {
+            let payload = payload.expect("payload");
+            let key = source_record_id(&payload);
             if let Some(name) = names.get(&key) {
-                let record = vehicles
-                    .decode(&payload.expect("payload"))
-                    .await
-                    .expect("decodes");
+                let record = vehicles.decode(&payload).await.expect("decodes");
                 assert_eq!(
                     record.owner_name.as_deref(),
                     Some(name.as_str()),

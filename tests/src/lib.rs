@@ -113,6 +113,93 @@ pub fn read_partition(topic: &str, isolation: &str) -> Vec<KeyPayload> {
     }
 }
 
+/// The source record id (`provenance.source_record_id`) of a framed raw record of any domain:
+/// every raw schema opens with its provenance, so no registry is needed. Raw records are keyed
+/// by the partition key of their entity, which many records share; their id is here.
+///
+/// # Panics
+/// When `payload` is not a framed raw record.
+pub fn source_record_id(payload: &[u8]) -> String {
+    use apache_avro::Schema;
+    use apache_avro::types::Value;
+    use schemas::{Domain, SchemaName};
+
+    static PROVENANCE: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| {
+        match schemas::contract::schema(SchemaName::Raw(Domain::Institution)) {
+            Schema::Record(raw) => raw.fields[0].schema.clone(),
+            other => panic!("a raw schema is a record: {other:?}"),
+        }
+    });
+    // Past the Confluent framing: magic byte and schema id.
+    let mut datum = payload.get(5..).expect("a framed record");
+    let provenance = apache_avro::reader::datum::GenericDatumReader::builder(&PROVENANCE)
+        .build()
+        .and_then(|reader| reader.read_value(&mut datum))
+        .expect("a raw record opens with its provenance");
+    let Value::Record(fields) = provenance else {
+        panic!("provenance is a record");
+    };
+    match fields
+        .into_iter()
+        .find(|(name, _)| name == "source_record_id")
+    {
+        Some((_, Value::String(id))) => id,
+        other => panic!("provenance.source_record_id: {other:?}"),
+    }
+}
+
+/// The source record ids of the committed raw records in partition 0 of `topic`, in offset
+/// order.
+pub fn raw_record_ids(topic: &str) -> Vec<String> {
+    read_partition(topic, "read_committed")
+        .into_iter()
+        .map(|(_, payload)| source_record_id(&payload.expect("a raw record")))
+        .collect()
+}
+
+/// Reads every partition of `topic` (of `partitions`) from its start to its end, committed
+/// records only: (partition, key, payload) in offset order within each partition.
+pub fn read_partitions(topic: &str, partitions: i32) -> Vec<(i32, KeyPayload)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let consumer: BaseConsumer = settings()
+        .client_config()
+        .set("group.id", unique("reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("creating consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+            .expect("assigning partition");
+    }
+    consumer.assign(&assignment).expect("assigning partitions");
+    let started = std::time::Instant::now();
+    let (mut messages, mut ended) = (Vec::new(), std::collections::BTreeSet::new());
+    while ended.len() < partitions as usize {
+        assert!(started.elapsed() < TIMEOUT, "timed out reading {topic}");
+        match consumer.poll(TIMEOUT) {
+            Some(Ok(msg)) => messages.push((
+                msg.partition(),
+                (
+                    msg.key().map(<[u8]>::to_vec),
+                    msg.payload().map(<[u8]>::to_vec),
+                ),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                ended.insert(partition);
+            }
+            Some(Err(e)) => panic!("consuming {topic}: {e}"),
+            None => {}
+        }
+    }
+    messages
+}
+
 /// Starts Huitong's Schema Registry in-process on a random port, over a storage topic of its
 /// own; returns it (keep it alive) and its URL.
 pub async fn start_registry() -> (hub::registry::SchemaRegistry, String) {

@@ -1038,14 +1038,14 @@ async fn accept(
         };
         for (index, record) in batch.records.into_iter().enumerate() {
             match admission.admit(record) {
-                Ok((record_id, payload)) => {
-                    results.push(
-                        json!({ "index": index, "record_id": record_id, "status": "accepted" }),
-                    );
+                Ok(admitted) => {
+                    results.push(json!({
+                        "index": index, "record_id": admitted.record_id, "status": "accepted",
+                    }));
                     out.push(Outgoing {
                         topic: topic.clone(),
-                        key: record_id,
-                        payload,
+                        key: admitted.key,
+                        payload: admitted.payload,
                     });
                 }
                 Err((record_id, code, message)) => {

@@ -92,6 +92,18 @@ pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
 /// Why a record was rejected: its id if it had one, a stable code, a message (Chinese first).
 pub type Rejection = (Option<String>, &'static str, String);
 
+/// An admitted record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// Its source record id, as the answer names it.
+    pub record_id: String,
+    /// Its Kafka key: the partition key of the entity it reports, else the record id
+    /// ([`crate::raw`]).
+    pub key: String,
+    /// The framed raw record.
+    pub payload: Vec<u8>,
+}
+
 /// What every record of one batch is checked against.
 pub struct Admission<'a> {
     /// The client that sent the batch.
@@ -109,8 +121,8 @@ pub struct Admission<'a> {
 }
 
 impl Admission<'_> {
-    /// One record: its Kafka key and payload, or why it is rejected.
-    pub fn admit(&self, record: Value) -> Result<(String, Vec<u8>), Rejection> {
+    /// One record: its id, Kafka key and payload, or why it is rejected.
+    pub fn admit(&self, record: Value) -> Result<Admitted, Rejection> {
         let Value::Object(fields) = record else {
             return Err((
                 None,
@@ -129,7 +141,7 @@ impl Admission<'_> {
         &self,
         mapping: &MappingConfig,
         record: Map<String, Value>,
-    ) -> Result<(String, Vec<u8>), Rejection> {
+    ) -> Result<Admitted, Rejection> {
         let source = crate::mapping::from_json(&record);
         let mapped = crate::mapping::map(mapping, &source).map_err(|e| {
             let id = crate::mapping::record_id(mapping, &source).map(|id| cut_id(&id));
@@ -149,7 +161,7 @@ impl Admission<'_> {
     }
 
     /// A record in raw fields, with `record_id` and `region_code` beside them.
-    fn admit_raw(&self, mut fields: Map<String, Value>) -> Result<(String, Vec<u8>), Rejection> {
+    fn admit_raw(&self, mut fields: Map<String, Value>) -> Result<Admitted, Rejection> {
         let invalid = |id: Option<String>, message: String| (id, "record_invalid", message);
         let record_id = match fields.remove("record_id") {
             Some(Value::String(id)) if !id.trim().is_empty() => id,
@@ -186,7 +198,7 @@ impl Admission<'_> {
         record_id: String,
         source_timestamp: Option<DateTime<Utc>>,
         mut fields: Map<String, Value>,
-    ) -> Result<(String, Vec<u8>), Rejection> {
+    ) -> Result<Admitted, Rejection> {
         let me = self.client;
         fields.insert(
             "provenance".to_owned(),
@@ -203,10 +215,17 @@ impl Admission<'_> {
         );
         let id = || Some(cut_id(&record_id));
         match self.encoder.encode(&mut Value::Object(fields)) {
-            Ok(payload) => match self.limits.record_fits(record_id.len(), payload.len()) {
-                Ok(()) => Ok((record_id, payload)),
-                Err(message) => Err((id(), "record_too_large", message)),
-            },
+            Ok(encoded) => {
+                let (key, payload) = encoded.keyed(record_id.clone());
+                match self.limits.record_fits(key.len(), payload.len()) {
+                    Ok(()) => Ok(Admitted {
+                        record_id,
+                        key,
+                        payload,
+                    }),
+                    Err(message) => Err((id(), "record_too_large", message)),
+                }
+            }
             Err(e) => Err((id(), e.code(), crate::instance::cut(e.to_string(), 1024))),
         }
     }
@@ -281,8 +300,8 @@ constants = { datum = "WGS84" }
         }
     }
 
-    /// What `admit` answers: the key, or the rejection's record id and code.
-    type Answer = Result<String, (Option<String>, &'static str)>;
+    /// What `admit` answers: the record id and the key, or the rejection's record id and code.
+    type Answer = Result<(String, String), (Option<String>, &'static str)>;
 
     /// What `admit` answers for `record` of `domain`.
     fn admit(domain: Domain, record: Value) -> Answer {
@@ -299,7 +318,7 @@ constants = { datum = "WGS84" }
         };
         admission
             .admit(record)
-            .map(|(key, _)| key)
+            .map(|a| (a.record_id, a.key))
             .map_err(|(id, code, _)| (id, code))
     }
 
@@ -309,25 +328,34 @@ constants = { datum = "WGS84" }
             json!({"车架号": "LSVAM4187C2184847", "号牌号码": "云A12345", "使用单位代码": uscc,
                    "使用单位": "呈贡区机关事务管理局", "状态": "在用", "购置日期": null})
         };
-        let here = "11530114015162553X";
+        // Valid USCCs (GB 32100) of units registered in 呈贡区 (530114) and in 昆明市 (530100).
+        let here = "115301140151174049";
         let with = |mut record: Value, field: &str, value: Value| {
             record[field] = value;
             record
         };
         let rejected = |id: Option<&str>, code| Err((id.map(str::to_owned), code));
+        // Keyed by the partition key (the VIN, the USCC), else by the record id.
+        let ok = |id: &str, key: &str| Ok((id.to_owned(), key.to_owned()));
         let vin = Some("LSVAM4187C2184847");
         let cases: Vec<(&str, Domain, Value, Answer)> = vec![
             (
                 "own fields",
                 Domain::Vehicle,
                 own(here),
-                Ok("LSVAM4187C2184847".to_owned()),
+                ok("LSVAM4187C2184847", "LSVAM4187C2184847"),
+            ),
+            (
+                "own fields, the VIN in lower case: keyed by its canonical form",
+                Domain::Vehicle,
+                with(own(here), "车架号", json!("lsvam4187c2184847")),
+                ok("lsvam4187c2184847", "LSVAM4187C2184847"),
             ),
             (
                 "own fields, a date in the system's format",
                 Domain::Vehicle,
                 with(own(here), "购置日期", json!("2021年03月05日")),
-                Ok("LSVAM4187C2184847".to_owned()),
+                ok("LSVAM4187C2184847", "LSVAM4187C2184847"),
             ),
             (
                 "own fields, a date in another format",
@@ -351,33 +379,36 @@ constants = { datum = "WGS84" }
                 "own fields, a number where text is sent",
                 Domain::Vehicle,
                 with(own(here), "号牌号码", json!(12345)),
-                Ok("LSVAM4187C2184847".to_owned()),
+                ok("LSVAM4187C2184847", "LSVAM4187C2184847"),
             ),
             (
                 "own fields, no region stated: the sender's",
                 Domain::VehiclePosition,
                 json!({"终端号": "T1", "定位时间": "2025-11-01T08:00:00+08:00", "纬度": 24.88, "经度": 102.83}),
-                Ok("T1|2025-11-01T08:00:00+08:00".to_owned()),
+                ok(
+                    "T1|2025-11-01T08:00:00+08:00",
+                    "T1|2025-11-01T08:00:00+08:00",
+                ),
             ),
             (
                 "raw fields",
                 Domain::Institution,
                 json!({"record_id": "r1", "region_code": "530114", "uscc": here, "name": "呈贡区机关事务管理局"}),
-                Ok("r1".to_owned()),
+                ok("r1", here),
             ),
             (
                 "raw fields, a unit registered by the city, reported in the county",
                 Domain::EnergyReport,
-                json!({"record_id": "e1", "region_code": "530114", "uscc": "11530100015162553X",
+                json!({"record_id": "e1", "region_code": "530114", "uscc": "115301000151174040",
                        "period": "2025-03", "lines": []}),
-                Ok("e1".to_owned()),
+                ok("e1", "115301000151174040"),
             ),
             (
                 "raw fields, a withdrawn division code",
                 Domain::EnergyReport,
                 json!({"record_id": "e2", "region_code": "530121", "uscc": here,
                        "period": "2025-03", "lines": []}),
-                Ok("e2".to_owned()),
+                ok("e2", here),
             ),
             (
                 "raw fields, a division code the USCC contradicts",

@@ -55,9 +55,10 @@ fuzz_target!(|data: &[u8]| {
                 connector_id: "fuzz",
                 batch_id: &batch.batch_id,
             };
-            if let Ok((key, payload)) = admission.admit(record.clone()) {
-                assert!(!key.is_empty());
-                assert!(limits.record_fits(key.len(), payload.len()).is_ok());
+            if let Ok(admitted) = admission.admit(record.clone()) {
+                assert!(!admitted.key.is_empty());
+                let (key, payload) = (admitted.key.len(), admitted.payload.len());
+                assert!(limits.record_fits(key, payload).is_ok());
             }
         }
     }
