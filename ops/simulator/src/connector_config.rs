@@ -475,9 +475,17 @@ mod tests {
                         unit.and_then(|f| f.unit).unwrap()
                     );
                 }
-                if let Err(e) = encoder.encode(&mut raw) {
-                    panic!("{}: {e}\n{raw:#}", instance.id);
-                }
+                let encoded = encoder
+                    .encode(&mut raw)
+                    .unwrap_or_else(|e| panic!("{}: {e}\n{raw:#}", instance.id));
+                // Keyed as the hub keys the entity, whatever the level's spelling.
+                assert_eq!(
+                    encoded.partition_key.as_deref(),
+                    Some(schemas::partition::partition_key(&record.key)),
+                    "{}: {}",
+                    instance.id,
+                    record.id
+                );
             }
         }
     }
