@@ -5,7 +5,7 @@
 //! report, normalised as the hub normalises it — the USCC of an institution and of what it
 //! reports, the VIN (else the plate) of a vehicle and of its positions, an office building's
 //! property unit number (else its owner's USCC); [`schemas::partition`] has the table. The
-//! slots' producers partition by Kafka's default (murmur2) on that key
+//! connector's producers (slots and push) partition by Kafka's default (murmur2) on that key
 //! ([`crate::transactor`]), so the county's, the city's and the province's reports of one
 //! entity land in the partition the hub resolves it in, whichever way each level spelled the
 //! identifier, and the hub resolves them where it reads them instead of sending each through
