@@ -899,13 +899,18 @@ struct Fixes {
 
 impl Fixes {
     async fn start(label: &str) -> Self {
+        Self::start_with(label, 1).await
+    }
+
+    /// With topics of `partitions` partitions each.
+    async fn start_with(label: &str, partitions: i32) -> Self {
         let (served, registry_url) = start_registry().await;
         let registry = Arc::new(RegistryClient::new(&registry_url).expect("client"));
         let names = hub_topics(
             label,
             Partitions {
-                stream: 1,
-                report: 1,
+                stream: partitions,
+                report: partitions,
             },
         )
         .await;
@@ -1265,5 +1270,140 @@ async fn the_reconciliation_stays_exact_across_a_restart_with_one_total_per_writ
         }
         before = latest;
     }
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// Reports of 12 vehicles' fixes from three levels, into a raw topic of 4 partitions: first as a
+/// co-partitioning connector writes them (keyed by VIN, in `partition_for` of it), then as a
+/// producer that does not (keyed by source record, partitions in turn). Both are resolved into
+/// one national record per fix; only the second go through the repartition topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_partitioned_reports_are_resolved_where_they_are_read() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use schemas::partition::partition_for;
+    use schemas::records::ReportingLevel;
+
+    let fixes = Fixes::start_with("copartition", 4).await;
+    let (registry, names) = (&fixes.registry, &fixes.names);
+    let state_dir = std::env::temp_dir().join(unique("copartition"));
+    let metrics = prometheus::Registry::new();
+    let group = unique("hub");
+    let running = pipeline(
+        names,
+        registry,
+        &group,
+        &state_dir,
+        Rules::embedded().clone(),
+        Duration::from_secs(3600),
+        &metrics,
+    )
+    .await;
+    let producer: ThreadedProducer<DefaultProducerContext> = tests::settings()
+        .client_config()
+        .create()
+        .expect("producer");
+    let topic = names.raw(Domain::VehiclePosition);
+    let levels = [
+        ("county-gps", ReportingLevel::County),
+        ("prefecture-gps", ReportingLevel::Prefecture),
+        ("province-gps", ReportingLevel::Province),
+    ];
+    let send = |minute: u32, copartitioned: bool| {
+        for v in 0..12u32 {
+            let mut vin = format!("LFP09{}Y10MF{v:06}", ["A", "B", "C"][v as usize % 3]);
+            let check = schemas::ids::vin_check(&vin).expect("a VIN");
+            vin.replace_range(8..9, &check.to_string());
+            for (n, (system, level)) in levels.iter().enumerate() {
+                let mut report = fix(system, *level);
+                report.vin = Some(vin.clone());
+                report.plate = None;
+                report.fix_time = format!("2025-06-30T08:{minute:02}:00+08:00");
+                let raw = fixes.encoder.encode(&report).expect("encodes");
+                let record = BaseRecord::to(&topic).payload(&raw);
+                let (key, partition) = if copartitioned {
+                    (vin.clone(), partition_for(vin.as_bytes(), 4))
+                } else {
+                    let turn = i32::try_from(v as usize * 3 + n).expect("small") % 4;
+                    (format!("{system}-{v}-{minute}"), turn)
+                };
+                producer
+                    .send(record.key(&key).partition(partition))
+                    .map_err(|(e, _)| e)
+                    .expect("sending");
+            }
+        }
+        producer.flush(Duration::from_secs(30)).expect("flushed");
+    };
+    let repartitioned = || {
+        let mut n = 0;
+        schemas::kafka::read_to_end(
+            &tests::settings(),
+            &names.repartition(Domain::VehiclePosition),
+            None,
+            Duration::from_secs(30),
+            |_, _, _| n += 1,
+        )
+        .expect("reading the repartition topic");
+        n
+    };
+
+    send(1, true);
+    let done = balanced(names, 36, Duration::from_secs(120)).await;
+    assert_eq!(
+        (done.total.published, done.total.merged_duplicate),
+        (12, 24)
+    );
+    assert_eq!(repartitioned(), 0, "co-partitioned reports take no hop");
+
+    // Both stage threads hold partitions (the first to join held all of them).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let group_id = format!("{group}-resolve");
+    loop {
+        let groups = tokio::task::block_in_place(|| {
+            producer
+                .client()
+                .fetch_group_list(Some(&group_id), Duration::from_secs(10))
+        })
+        .expect("the group");
+        let shared = groups.groups().first().is_some_and(|g| {
+            g.state() == "Stable"
+                && g.members().len() == 2
+                // An assignment of no partitions encodes in a few bytes.
+                && g.members()
+                    .iter()
+                    .all(|m| m.assignment().is_some_and(|a| a.len() > 16))
+        });
+        if shared {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second thread never joined");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    send(2, false);
+    let done = balanced(names, 72, Duration::from_secs(120)).await;
+    assert_eq!(
+        (done.total.published, done.total.merged_duplicate),
+        (24, 48),
+        "one national record per fix, whichever partition its reports came in"
+    );
+    let hopped = repartitioned();
+    assert!(
+        hopped > 0 && hopped <= 36,
+        "{hopped} of 36 reports read in another partition than their entity's went through the repartition topic"
+    );
+    let counted = metrics
+        .gather()
+        .into_iter()
+        .find(|f| f.name() == "hub_records_repartitioned_total")
+        .map_or(0.0, |f| {
+            f.get_metric()
+                .iter()
+                .map(|m| m.get_counter().get_value())
+                .sum()
+        });
+    assert_eq!(counted as usize, hopped, "counted once each");
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .expect("stopping");
     let _ = std::fs::remove_dir_all(state_dir);
 }

@@ -121,7 +121,7 @@ pub trait Stage {
         false
     }
 
-    /// The partitions the stage's consumer holds, told before every batch.
+    /// The partitions the stage's consumer holds, told before a batch whenever they changed.
     fn assignment(&mut self, _held: &BTreeSet<(String, i32)>) {}
 }
 
@@ -343,6 +343,7 @@ pub fn run<S: Stage>(
     consumer.subscribe(&topics)?;
     tracing::info!(stage = config.stage, group = %config.group_id, "stage started");
 
+    let mut holding: BTreeSet<(String, i32)> = BTreeSet::new();
     let mut batch: Vec<Input> = Vec::with_capacity(config.batch_records);
     let mut out: Vec<Output> = Vec::new();
     while !stop.load(Ordering::Acquire) {
@@ -391,6 +392,18 @@ pub fn run<S: Stage>(
                 None => {}
             }
         }
+        // A rebalance may have given the stage partitions it has no input from yet, whose
+        // state it still keeps (expiring stream states).
+        let now_held = held(&consumer.assignment()?);
+        if now_held != holding {
+            tracing::info!(
+                stage = config.stage,
+                partitions = now_held.len(),
+                "partitions held"
+            );
+            stage.assignment(&now_held);
+            holding = now_held;
+        }
         if batch.is_empty() && !stage.due() {
             continue;
         }
@@ -432,7 +445,6 @@ fn transact<S: Stage>(
     // Acknowledgements of an aborted transaction's records are of no use.
     producer.context().take();
     producer.begin_transaction()?;
-    stage.assignment(&held(&consumer.assignment()?));
     let pending = stage.process(batch, out)?;
     for o in out.iter() {
         send(producer, o)?;
