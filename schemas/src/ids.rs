@@ -21,11 +21,21 @@ const USCC_WEIGHTS: [u32; 17] = [
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 const VIN_WEIGHTS: [u32; 17] = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
 
+/// `text` in Unicode normalisation form NFKC, borrowed when it is in that form already, as
+/// almost every identifier and most text is (a quick check, not a normalisation, per call).
+pub fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
+    match unicode_normalization::is_nfkc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => std::borrow::Cow::Borrowed(text),
+        _ => std::borrow::Cow::Owned(text.nfkc().collect()),
+    }
+}
+
 /// Text of a code as sent → its canonical form: NFKC (full-width → half-width), upper case,
 /// spaces and `-` removed. Nothing else is "fixed": an `O` stays an `O` and fails validation
 /// (DOMAIN.md §3), because guessing at a key would merge entities that are not the same.
 pub fn canonical_code(text: &str) -> String {
-    text.nfkc()
+    nfkc(text)
+        .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(char::to_uppercase)
         .collect()
@@ -386,6 +396,29 @@ pub fn property_unit_number_is_valid(number: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nfkc_is_borrowed_only_when_the_text_is_in_nfkc_already() {
+        for (text, borrowed) in [
+            ("LFP09AY10MF000001", true),
+            ("云A12345", true),
+            ("昆明市五华区建设路387号", true),
+            ("", true),
+            ("ＬＦＰ０９", false),
+            ("建设路３８７号", false),
+            ("云A\u{3000}12345", false),
+            ("m³", false),
+        ] {
+            let normal = nfkc(text);
+            let expected: String = text.nfkc().collect();
+            assert_eq!(normal, expected, "{text}");
+            assert_eq!(
+                matches!(normal, std::borrow::Cow::Borrowed(_)),
+                borrowed,
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn uscc_table() {

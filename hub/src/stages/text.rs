@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use rust_decimal::Decimal;
+use schemas::ids::nfkc;
 use schemas::records::PeriodType;
-use unicode_normalization::UnicodeNormalization;
 
 /// Free text (names, addresses, models) in canonical form: NFKC (full-width letters, digits
 /// and punctuation → half width, U+3000 → space), trimmed, inner runs of white space → one
@@ -14,7 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 pub fn fold(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
-    for c in text.nfkc() {
+    for c in nfkc(text).chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
         } else {
@@ -32,8 +32,8 @@ pub fn fold(text: &str) -> Option<String> {
 /// (规范化地址: `建设路３８７号`, `建设路 387 号` and `建设路387号` compare equal) and codes that
 /// are no national identifier (asset codes, category codes), whose dashes stay.
 pub fn compact(text: &str) -> Option<String> {
-    let out: String = text
-        .nfkc()
+    let out: String = nfkc(text)
+        .chars()
         .filter(|c| !c.is_whitespace())
         .map(|c| c.to_ascii_uppercase())
         .collect();
@@ -44,7 +44,8 @@ pub fn compact(text: &str) -> Option<String> {
 /// `国家机关（省级及以上）` and `国家机关-省级及以上` are the same label. Superscripts fold to
 /// digits under NFKC (`m³` → `M3`).
 pub fn label_key(text: &str) -> String {
-    text.nfkc()
+    nfkc(text)
+        .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_uppercase)
         .collect()
@@ -54,8 +55,8 @@ pub fn label_key(text: &str) -> String {
 /// leading `+` are accepted; exponents (`1.2E3`) too. Returns the value and the number of
 /// decimals written, which is the precision the source reported at.
 pub fn decimal(text: &str) -> Option<(Decimal, u32)> {
-    let t: String = text
-        .nfkc()
+    let t: String = nfkc(text)
+        .chars()
         .filter(|c| !c.is_whitespace() && *c != ',')
         .collect();
     let t = t.strip_prefix('+').unwrap_or(&t);
@@ -82,7 +83,7 @@ pub fn decimal(text: &str) -> Option<(Decimal, u32)> {
 /// A value with its unit written after it (`1.8L`, `54.11万元`, `12 人`): the number and the
 /// rest, trimmed. `None` if the text does not start with a number.
 pub fn split_number_unit(text: &str) -> Option<(String, String)> {
-    let t: String = text.nfkc().collect();
+    let t: String = nfkc(text).chars().collect();
     let t = t.trim();
     let end = t
         .char_indices()
@@ -160,7 +161,7 @@ fn ymd(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
 /// offset (its date in China Standard Time), or a month alone (`2008-12`, `2008年12月`,
 /// `200812`: the first of the month, [`DatePrecision::Month`]).
 pub fn date(text: &str) -> Option<(NaiveDate, DatePrecision)> {
-    let t: String = text.nfkc().collect();
+    let t: String = nfkc(text).chars().collect();
     let t = t.trim();
     if let Some(instant) = zoned_instant(t) {
         return Some((
@@ -202,7 +203,7 @@ fn zoned_instant(t: &str) -> Option<DateTime<Utc>> {
 /// digits) or milliseconds (13 digits), or a local time in China Standard Time
 /// (`2025-03-01 08:15:30`, `2025/3/1 8:15:30.250`, `20250301081530`, `2025年3月1日8时15分30秒`).
 pub fn instant(text: &str) -> Option<DateTime<Utc>> {
-    let t: String = text.nfkc().collect();
+    let t: String = nfkc(text).chars().collect();
     let t = t.trim();
     if let Some(i) = zoned_instant(t) {
         return Some(i);
@@ -294,7 +295,7 @@ fn quarter_period(year: i32, quarter: u32) -> Option<Period> {
 
 /// A year as sent: `2024`, `2024年`, `2024年度`, `2024 年`.
 pub fn year(text: &str) -> Option<i32> {
-    let t: String = text.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let t: String = nfkc(text).chars().filter(|c| !c.is_whitespace()).collect();
     let digits = t
         .strip_suffix("年度")
         .or_else(|| t.strip_suffix('年'))
@@ -308,8 +309,8 @@ pub fn year(text: &str) -> Option<i32> {
 /// `2025.03`, `202503`, `2025年3月`), quarters (`2025-Q1`, `2025Q1`, `2025年第一季度`,
 /// `2025年1季度`) and years (`2025`, `2025年`, `2025年度`).
 pub fn period(text: &str) -> Option<Period> {
-    let t: String = text
-        .nfkc()
+    let t: String = nfkc(text)
+        .chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_uppercase)
         .collect();
