@@ -2,36 +2,39 @@
 //! again, `BENCH_CHILD` set), so that its CPU and memory are its own:
 //!
 //! - `copy`: one hop, raw → out;
-//! - `topology`: the hub's shape with every stage a no-op — prepare (raw → repartition, keyed
-//!   as read, one outcomes record per batch) and resolve (repartition → national plus a
-//!   changelog record per record in the input's partition, one outcomes record per batch), a
-//!   thread each.
+//! - `topology`: the hub's shape with every stage a no-op. With co-partitioned input
+//!   (`BENCH_COPARTITIONED=1`, the default) one stage, as the hub resolves reports already in
+//!   their partition where it reads them: raw → national plus a changelog record per record in
+//!   the input's partition, one outcomes record per batch. With `BENCH_COPARTITIONED=0` the
+//!   two stages every report then goes through: prepare (raw → repartition, keyed as read, one
+//!   outcomes record per batch) and resolve (repartition → national plus the changelog record,
+//!   one outcomes record per batch).
 //!
-//! Every stage is the hub's loop without the work: a `read_committed` consumer in a group, a
-//! batch of at most `BENCH_BATCH_RECORDS` records or `BENCH_BATCH_INTERVAL_MS` from its first
-//! record, and one transaction per batch carrying its outputs and the consumer's offsets
-//! (`send_offsets_to_transaction`); the same client settings as the hub's stages. Records are
-//! not copied out of the consumer's buffers: this is the ceiling.
+//! Every stage runs the hub's own consume–transform–produce loop,
+//! [`hub::pipeline::exactly_once::run`], with a [`NoOp`] stage: the same consumer and
+//! transactional producer settings, batches of at most `BENCH_BATCH_RECORDS` records or
+//! `BENCH_BATCH_INTERVAL_MS` from their first, one transaction per batch carrying its outputs
+//! and the consumer's offsets, `BENCH_TRANSACTION_TIMEOUT_MS`, and `BENCH_STAGE_THREADS`
+//! threads per stage, as the hub runs them. So the ceilings cannot drift from the hub in batch,
+//! client or compression settings; what they leave out is the stages' work.
 //!
-//! The child prints `ready` once its clients are up, `done` once its last stage committed
-//! `BENCH_EXPECTED` records (never when 0), and stops when its standard input closes.
+//! The child prints `ready` once its stage threads are started (their clients coming up, as
+//! the hub's `/readyz` answers before its stages joined their groups), `done` once its last
+//! stage committed `BENCH_EXPECTED` records (never when 0), and stops when its standard input
+//! closes.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
-
-const TIMEOUT: Duration = Duration::from_secs(30);
+use hub::pipeline::PipelineError;
+use hub::pipeline::exactly_once::{self, Input, LoopConfig, Output, Stage, Written};
+use hub::pipeline::metrics::Metrics;
 
 /// Where a stage writes what it reads.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Hop {
     /// Every record to `out`, keyed as read.
     Copy { out: String },
@@ -49,92 +52,205 @@ pub enum Hop {
     },
 }
 
-/// One stage: its input, group, transactional id and outputs.
-#[derive(Clone)]
-pub struct StageSpec {
-    /// Topic read.
-    pub input: String,
-    /// Consumer group.
-    pub group: String,
-    /// Producer's transactional id.
-    pub transactional_id: String,
-    /// What it writes.
-    pub hop: Hop,
+/// One stage of a copy: its name, input, group and outputs.
+#[derive(Debug, Clone)]
+struct StageSpec {
+    /// `prepare`, `resolve` or `copy`, as the hub names its stages.
+    name: &'static str,
+    input: String,
+    group: String,
+    hop: Hop,
+}
+
+/// A stage that does nothing but write each record where the hub's stage of its place would
+/// write its result, and count what it committed.
+struct NoOp {
+    hop: Hop,
+    /// The key of the batch's outcomes record: the stage's running total, as the hub keys it.
+    outcomes_key: String,
+    /// Records committed so far by this stage thread.
+    total: u64,
+    /// Records committed by the last stage, all threads: what `done` waits for.
+    committed: Option<Arc<AtomicU64>>,
+}
+
+impl NoOp {
+    fn new(stage: &'static str, writer: &str, hop: Hop, committed: Option<Arc<AtomicU64>>) -> Self {
+        NoOp {
+            hop,
+            outcomes_key: format!(
+                r#"{{"stage":"{stage}","writer":"{writer}","domain":"vehicle-position","province":"53"}}"#
+            ),
+            total: 0,
+            committed,
+        }
+    }
+
+    /// The outcomes record of a batch: the shape of the hub's running totals, one region.
+    fn outcomes(&self, topic: &str, batch: usize) -> Output {
+        let total = self.total + batch as u64;
+        Output {
+            topic: topic.to_owned(),
+            partition: None,
+            key: self.outcomes_key.clone(),
+            payload: Some(format!(r#"{{"530114":{{"in":{total}}}}}"#).into_bytes()),
+        }
+    }
+}
+
+fn output(topic: &str, partition: Option<i32>, input: &Input) -> Output {
+    Output {
+        topic: topic.to_owned(),
+        partition,
+        key: String::from_utf8_lossy(input.key.as_deref().unwrap_or_default()).into_owned(),
+        payload: input.payload.clone(),
+    }
+}
+
+impl Stage for NoOp {
+    /// Records in the batch.
+    type Pending = u64;
+
+    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<u64, PipelineError> {
+        for input in batch {
+            match &self.hop {
+                Hop::Copy { out: topic } => out.push(output(topic, None, input)),
+                Hop::Prepare { repartition, .. } => out.push(output(repartition, None, input)),
+                Hop::Resolve {
+                    national,
+                    changelog,
+                    ..
+                } => {
+                    out.push(output(national, None, input));
+                    out.push(output(changelog, Some(input.partition), input));
+                }
+            }
+        }
+        if let Hop::Prepare { outcomes, .. } | Hop::Resolve { outcomes, .. } = &self.hop
+            && !batch.is_empty()
+        {
+            out.push(self.outcomes(outcomes, batch.len()));
+        }
+        Ok(batch.len() as u64)
+    }
+
+    fn committed(&mut self, records: u64, _: &Written) -> Result<(), PipelineError> {
+        self.total += records;
+        if let Some(c) = &self.committed {
+            c.fetch_add(records, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    fn revoked(&mut self, _: &BTreeSet<(String, i32)>) {}
 }
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
 }
 
-/// The child's entry point: `kind` is `copy` or `topology`.
-pub fn child(kind: &str) {
-    let prefix = env("BENCH_PREFIX");
-    let input = env("BENCH_INPUT");
-    let batch_records: usize = env("BENCH_BATCH_RECORDS").parse().expect("a count");
-    let interval = Duration::from_millis(env("BENCH_BATCH_INTERVAL_MS").parse().expect("ms"));
-    let expected: u64 = env("BENCH_EXPECTED").parse().expect("a count");
-    let stages = match kind {
-        "copy" => vec![StageSpec {
+fn env_parse<T: std::str::FromStr>(name: &str) -> T {
+    let v = env(name);
+    v.parse()
+        .unwrap_or_else(|_| panic!("{name}={v} is not a valid value"))
+}
+
+/// The stages of copy `kind` (`copy` or `topology`) on `input`, with names under `prefix`.
+fn stages(kind: &str, prefix: &str, input: String, copartitioned: bool) -> Vec<StageSpec> {
+    let national = format!("{prefix}bench.topology.national");
+    let changelog = format!("{prefix}bench.topology.changelog");
+    let outcomes = format!("{prefix}bench.topology.outcomes");
+    let repartition = format!("{prefix}bench.topology.repartition");
+    match (kind, copartitioned) {
+        ("copy", _) => vec![StageSpec {
+            name: "copy",
             input,
             group: format!("{prefix}copy"),
-            transactional_id: format!("{prefix}copy-0"),
             hop: Hop::Copy {
                 out: format!("{prefix}bench.copy.out"),
             },
         }],
-        "topology" => vec![
+        // The hub resolves co-partitioned reports in the stage that reads them.
+        ("topology", true) => vec![StageSpec {
+            name: "prepare",
+            input,
+            group: format!("{prefix}topology-prepare"),
+            hop: Hop::Resolve {
+                national,
+                changelog,
+                outcomes,
+            },
+        }],
+        ("topology", false) => vec![
             StageSpec {
+                name: "prepare",
                 input,
                 group: format!("{prefix}topology-prepare"),
-                transactional_id: format!("{prefix}topology-prepare-0"),
                 hop: Hop::Prepare {
-                    repartition: format!("{prefix}bench.topology.repartition"),
-                    outcomes: format!("{prefix}bench.topology.outcomes"),
+                    repartition: repartition.clone(),
+                    outcomes: outcomes.clone(),
                 },
             },
             StageSpec {
-                input: format!("{prefix}bench.topology.repartition"),
+                name: "resolve",
+                input: repartition,
                 group: format!("{prefix}topology-resolve"),
-                transactional_id: format!("{prefix}topology-resolve-0"),
                 hop: Hop::Resolve {
-                    national: format!("{prefix}bench.topology.national"),
-                    changelog: format!("{prefix}bench.topology.changelog"),
-                    outcomes: format!("{prefix}bench.topology.outcomes"),
+                    national,
+                    changelog,
+                    outcomes,
                 },
             },
         ],
-        other => panic!("unknown BENCH_CHILD {other}"),
-    };
+        (other, _) => panic!("unknown BENCH_CHILD {other}"),
+    }
+}
+
+/// The child's entry point: `kind` is `copy` or `topology`.
+pub fn child(kind: &str) {
+    let prefix = env("BENCH_PREFIX");
+    let batch_records: usize = env_parse("BENCH_BATCH_RECORDS");
+    let batch_interval = Duration::from_millis(env_parse("BENCH_BATCH_INTERVAL_MS"));
+    let transaction_timeout = Duration::from_millis(env_parse("BENCH_TRANSACTION_TIMEOUT_MS"));
+    let threads_per_stage: usize = env_parse("BENCH_STAGE_THREADS");
+    let copartitioned = env("BENCH_COPARTITIONED") == "1";
+    let expected: u64 = env_parse("BENCH_EXPECTED");
+    let stages = stages(kind, &prefix, env("BENCH_INPUT"), copartitioned);
+    let settings = tests::settings();
+    let metrics = Metrics::new(&prometheus::Registry::new()).expect("stage metrics");
     let stop = Arc::new(AtomicBool::new(false));
-    let last = stages.len() - 1;
     let committed = Arc::new(AtomicU64::new(0));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let count = stages.len();
-    let threads: Vec<_> = stages
-        .into_iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let (stop, ready) = (stop.clone(), ready_tx.clone());
+    let last = stages.len() - 1;
+    let mut threads = Vec::new();
+    for (i, spec) in stages.into_iter().enumerate() {
+        for thread in 0..threads_per_stage.max(1) {
+            let transactional_id = format!("{}-{thread}", spec.group);
+            let config = LoopConfig {
+                stage: spec.name,
+                group_id: spec.group.clone(),
+                topics: vec![spec.input.clone()],
+                transactional_id: transactional_id.clone(),
+                batch_records,
+                batch_interval,
+                transaction_timeout,
+            };
             let counter = (i == last).then(|| committed.clone());
-            std::thread::Builder::new()
-                .name(format!("stage-{i}"))
-                .spawn(move || {
-                    run(
-                        &spec,
-                        batch_records,
-                        interval,
-                        &stop,
-                        counter.as_deref(),
-                        &ready,
-                    )
-                })
-                .expect("stage thread")
-        })
-        .collect();
-    drop(ready_tx);
-    // Every stage's clients are up.
-    for _ in 0..count {
-        ready_rx.recv().expect("a stage started");
+            let mut stage = NoOp::new(spec.name, &transactional_id, spec.hop.clone(), counter);
+            let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("stage-{}-{thread}", spec.name))
+                    .spawn(move || {
+                        if let Err(e) =
+                            exactly_once::run(&settings, &config, &mut stage, &metrics, &stop)
+                        {
+                            eprintln!("stage {} failed: {e}", config.transactional_id);
+                            std::process::exit(1);
+                        }
+                    })
+                    .expect("stage thread"),
+            );
+        }
     }
     say!("ready");
     std::io::stdout().flush().expect("stdout");
@@ -161,151 +277,5 @@ pub fn child(kind: &str) {
     stop.store(true, Ordering::Release);
     for t in threads {
         t.join().expect("stage thread");
-    }
-}
-
-/// The outcomes record a batch writes: the shape of the hub's, one row.
-fn outcomes_payload(count: usize) -> Vec<u8> {
-    format!(r#"[{{"domain":"vehicle-position","region":"530114","counted":"in","count":{count}}}]"#)
-        .into_bytes()
-}
-
-fn run(
-    spec: &StageSpec,
-    batch_records: usize,
-    interval: Duration,
-    stop: &AtomicBool,
-    committed: Option<&AtomicU64>,
-    ready: &std::sync::mpsc::Sender<()>,
-) {
-    let settings = tests::settings();
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("group.id", &spec.group)
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()
-        .expect("consumer");
-    let producer: ThreadedProducer<DefaultProducerContext> = settings
-        .client_config()
-        .set("transactional.id", &spec.transactional_id)
-        .set("transaction.timeout.ms", "15000")
-        .set("enable.idempotence", "true")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        // As the hub's stages compress (hub/src/pipeline/exactly_once.rs).
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer");
-    producer
-        .init_transactions(TIMEOUT)
-        .expect("init_transactions");
-    consumer.subscribe(&[&spec.input]).expect("subscribe");
-    ready.send(()).expect("ready");
-
-    let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(batch_records);
-    while !stop.load(Ordering::Acquire) {
-        batch.clear();
-        let mut deadline: Option<Instant> = None;
-        while batch.len() < batch_records && !stop.load(Ordering::Acquire) {
-            let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_millis(200),
-            };
-            if wait.is_zero() {
-                break;
-            }
-            match consumer.poll(wait.min(Duration::from_millis(100))) {
-                Some(Ok(m)) => {
-                    deadline.get_or_insert_with(|| Instant::now() + interval);
-                    batch.push(m);
-                }
-                Some(Err(e)) => eprintln!("consumer error: {e}"),
-                None if batch.is_empty() => break,
-                None => {}
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        producer.begin_transaction().expect("begin");
-        for m in &batch {
-            let key = m.key().unwrap_or_default();
-            let payload = m.payload().unwrap_or_default();
-            match &spec.hop {
-                Hop::Copy { out } => send(&producer, out, None, key, payload),
-                Hop::Prepare { repartition, .. } => {
-                    send(&producer, repartition, None, key, payload)
-                }
-                Hop::Resolve {
-                    national,
-                    changelog,
-                    ..
-                } => {
-                    send(&producer, national, None, key, payload);
-                    send(&producer, changelog, Some(m.partition()), key, payload);
-                }
-            }
-        }
-        if let Hop::Prepare { outcomes, .. } | Hop::Resolve { outcomes, .. } = &spec.hop {
-            let key = uuid::Uuid::new_v4().to_string();
-            send(
-                &producer,
-                outcomes,
-                None,
-                key.as_bytes(),
-                &outcomes_payload(batch.len()),
-            );
-        }
-        let group = consumer.group_metadata().expect("group metadata");
-        producer
-            .send_offsets_to_transaction(&next_offsets(&batch), &group, TIMEOUT)
-            .expect("send_offsets_to_transaction");
-        schemas::kafka::await_acknowledgements(&producer, TIMEOUT).expect("acknowledgements");
-        producer.commit_transaction(TIMEOUT).expect("commit");
-        if let Some(c) = committed {
-            c.fetch_add(batch.len() as u64, Ordering::AcqRel);
-        }
-    }
-}
-
-fn next_offsets(batch: &[BorrowedMessage<'_>]) -> TopicPartitionList {
-    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for m in batch {
-        let o = last.entry((m.topic(), m.partition())).or_insert(m.offset());
-        *o = (*o).max(m.offset());
-    }
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), offset) in last {
-        list.add_partition_offset(topic, partition, Offset::Offset(offset + 1))
-            .expect("offset");
-    }
-    list
-}
-
-fn send(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    topic: &str,
-    partition: Option<i32>,
-    key: &[u8],
-    payload: &[u8],
-) {
-    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-        .key(key)
-        .payload(payload);
-    if let Some(p) = partition {
-        record = record.partition(p);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => panic!("producing to {topic}: {e}"),
-        }
     }
 }

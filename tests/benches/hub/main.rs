@@ -9,16 +9,32 @@
 //! partitions per round (byte-identical copies: the hub reads `<prefix>raw.vehicle-position`
 //! and runs on a fresh prefix each round).
 //!
+//! `BENCH_COPARTITIONED` says how the raw reports are keyed ([`workload::Keying`]):
+//! - `1` (default): **co-partitioned**, as co-partitioning connectors write them: keyed by the
+//!   vehicle's partition key (its canonical VIN) in the partition
+//!   `schemas::partition::partition_for` gives it, so every report is already where the hub
+//!   resolves it and none goes through `hub.repartition.<domain>`;
+//! - `0`: keyed by source record id under the producer's default partitioner, as before
+//!   co-partitioning: every report takes the repartition hop, which this measures.
+//!
 //! **Contestants**, each on the same input with its own outputs and consumer group, in an
-//! order rotated over `BENCH_ROUNDS` = 3 rounds, at the hub's default batch settings (read from
-//! `hub --help`; `BENCH_BATCH_RECORDS`, `BENCH_BATCH_INTERVAL_MS` override them for all):
-//! - `copy`: the no-op exactly-once copy, one hop ([`copy`]);
-//! - `topology`: the no-op copy in the hub's shape: raw → repartition → national, a changelog
-//!   write per record and an outcomes write per batch per stage;
+//! order rotated over `BENCH_ROUNDS` = 3 rounds, at the hub's default batch settings, stage
+//! threads and transaction timeout (read from `hub --help`; `BENCH_BATCH_RECORDS`,
+//! `BENCH_BATCH_INTERVAL_MS`, `BENCH_STAGE_THREADS` override them for all):
+//! - `copy`: the no-op exactly-once copy, one hop raw → out: the ceiling ([`copy`]);
+//! - `topology`: the no-op copy in the hub's shape for the input: co-partitioned, one hop raw
+//!   → national with a changelog write per record (compacted, as the hub's changelog; in the
+//!   input's partition) and an outcomes write per batch; with `BENCH_COPARTITIONED=0`, raw →
+//!   repartition → national, the changelog write per record and an outcomes write per batch
+//!   per stage. Both copies run the hub's own exactly-once loop with a no-op stage
+//!   (`hub::pipeline::exactly_once::run`), so they share its batch and client settings;
 //! - `hub`: the release `hub` binary (`BENCH_HUB`, default the `hub` beside this bench; extra
 //!   options in `BENCH_HUB_ARGS`), done when `GET /reconciliation` gives every report its
 //!   outcome;
-//! - `streams`: the Kafka Streams peer in `ops/bench/streams-peer` (EOS v2, RocksDB store).
+//! - `streams`: the Kafka Streams peer in `ops/bench/streams-peer` (EOS v2, RocksDB store
+//!   changelogged, 2 threads): co-partitioned, decode, normalise, key and drop reports that
+//!   add nothing in a store keyed by entity id within the task; with `BENCH_COPARTITIONED=0`,
+//!   repartition by entity id first, as a Streams user would for input keyed otherwise.
 //!
 //! `BENCH_CONTESTANTS` (e.g. `copy,hub`) runs some only. Each is timed from ready (clients up;
 //! the hub's `/readyz`; Streams RUNNING) until its last stage has committed every report, with
@@ -91,6 +107,9 @@ struct Config {
     timeout: Duration,
     batch_records: usize,
     batch_interval_ms: u64,
+    stage_threads: usize,
+    transaction_timeout_ms: u64,
+    copartitioned: bool,
     contestants: Vec<Contestant>,
     hub: PathBuf,
     hub_args: Vec<String>,
@@ -182,6 +201,8 @@ impl Config {
             .arg("--help")
             .env_remove("HUB_BATCH_RECORDS")
             .env_remove("HUB_BATCH_INTERVAL")
+            .env_remove("HUB_STAGE_THREADS")
+            .env_remove("HUB_TRANSACTION_TIMEOUT")
             .output()
             .expect("hub --help");
         let help = String::from_utf8_lossy(&help.stdout).into_owned();
@@ -191,6 +212,12 @@ impl Config {
         let default_interval = hub_default(&help, "batch-interval")
             .and_then(|v| humantime::parse_duration(&v).ok())
             .expect("hub --help gives --batch-interval a default");
+        let default_threads: usize = hub_default(&help, "stage-threads")
+            .and_then(|v| v.parse().ok())
+            .expect("hub --help gives --stage-threads a default");
+        let transaction_timeout = hub_default(&help, "transaction-timeout")
+            .and_then(|v| humantime::parse_duration(&v).ok())
+            .expect("hub --help gives --transaction-timeout a default");
         let contestants = match std::env::var("BENCH_CONTESTANTS") {
             Ok(list) if !list.trim().is_empty() => list
                 .split(',')
@@ -220,6 +247,14 @@ impl Config {
                 "BENCH_BATCH_INTERVAL_MS",
                 u64::try_from(default_interval.as_millis()).unwrap_or(u64::MAX),
             ),
+            stage_threads: env_or("BENCH_STAGE_THREADS", default_threads),
+            transaction_timeout_ms: u64::try_from(transaction_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            copartitioned: match env_or("BENCH_COPARTITIONED", 1u8) {
+                0 => false,
+                1 => true,
+                other => panic!("BENCH_COPARTITIONED={other}: 1 (co-partitioned) or 0"),
+            },
             contestants,
             hub,
             hub_args: std::env::var("BENCH_HUB_ARGS")
@@ -233,6 +268,17 @@ impl Config {
             ),
             run,
             work,
+        }
+    }
+
+    /// How the raw position reports are keyed.
+    fn keying(&self) -> workload::Keying {
+        if self.copartitioned {
+            workload::Keying::CoPartitioned {
+                partitions: self.partitions,
+            }
+        } else {
+            workload::Keying::SourceRecordId
         }
     }
 
@@ -274,6 +320,46 @@ impl Run {
     fn per_point(&self, reports: u64, points: u64) -> f64 {
         let points_done = self.processed as f64 * points as f64 / reports as f64;
         self.national as f64 / points_done.max(1.0)
+    }
+}
+
+/// Which GPS point a contestant's output record stands for: by its key when that is the
+/// point's entity id (the hub's and the Streams peer's national records), else by its value
+/// when that is one of the point's raw reports (the no-op copies keep the raw key, which is
+/// the vehicle's, not the point's, when co-partitioned).
+struct PointIndex {
+    by_entity: HashMap<String, u32>,
+    by_report: HashMap<u64, u32>,
+}
+
+impl PointIndex {
+    fn new(positions: &workload::Positions) -> Self {
+        PointIndex {
+            by_entity: positions
+                .entity_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i as u32))
+                .collect(),
+            by_report: positions
+                .reports
+                .iter()
+                .map(|r| (Self::digest(&r.payload), r.point))
+                .collect(),
+        }
+    }
+
+    fn digest(bytes: &[u8]) -> u64 {
+        use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(bytes)
+    }
+
+    /// The point of a record with `key` and `payload`, if it stands for one.
+    fn point(&self, key: Option<&[u8]>, payload: Option<&[u8]>) -> Option<u32> {
+        key.and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(|k| self.by_entity.get(k))
+            .or_else(|| self.by_report.get(&Self::digest(payload?)))
+            .copied()
     }
 }
 
@@ -372,15 +458,21 @@ fn loader() -> ThreadedProducer<DefaultProducerContext> {
         .expect("loading producer")
 }
 
+/// Sends a record to `topic`, to `partition` if given (else the key's, by the producer's
+/// partitioner).
 fn send(
     producer: &ThreadedProducer<DefaultProducerContext>,
     topic: &str,
+    partition: Option<i32>,
     key: &[u8],
     payload: &[u8],
 ) {
     let mut record = BaseRecord::<[u8], [u8]>::to(topic)
         .key(key)
         .payload(payload);
+    if let Some(p) = partition {
+        record = record.partition(p);
+    }
     loop {
         match producer.send(record) {
             Ok(()) => return,
@@ -539,6 +631,15 @@ impl Bench {
                     .env("BENCH_INPUT", &input)
                     .env("BENCH_BATCH_RECORDS", c.batch_records.to_string())
                     .env("BENCH_BATCH_INTERVAL_MS", c.batch_interval_ms.to_string())
+                    .env("BENCH_STAGE_THREADS", c.stage_threads.to_string())
+                    .env(
+                        "BENCH_TRANSACTION_TIMEOUT_MS",
+                        c.transaction_timeout_ms.to_string(),
+                    )
+                    .env(
+                        "BENCH_COPARTITIONED",
+                        if c.copartitioned { "1" } else { "0" },
+                    )
                     .env("BENCH_EXPECTED", expected.to_string());
                 Process::start(contestant.id(), command, &log)
             }
@@ -555,6 +656,11 @@ impl Bench {
                     .args(["--stream-partitions", &c.partitions.to_string()])
                     .args(["--batch-records", &c.batch_records.to_string()])
                     .args(["--batch-interval", &format!("{}ms", c.batch_interval_ms)])
+                    .args(["--stage-threads", &c.stage_threads.to_string()])
+                    .args([
+                        "--transaction-timeout",
+                        &format!("{}ms", c.transaction_timeout_ms),
+                    ])
                     .arg("--state-dir")
                     .arg(c.work.join(format!("{prefix}hub-state")))
                     .args(&c.hub_args)
@@ -582,7 +688,12 @@ impl Bench {
                     .arg(c.work.join(format!("{prefix}streams-state")))
                     .arg(&self.schema_file)
                     .arg(c.partitions.to_string())
-                    .arg(expected.to_string());
+                    .arg(expected.to_string())
+                    .arg(if c.copartitioned {
+                        "co-partitioned"
+                    } else {
+                        "repartition"
+                    });
                 Process::start("streams", command, &log)
             }
         };
@@ -759,7 +870,7 @@ impl Bench {
         &self,
         contestant: Contestant,
         positions: &workload::Positions,
-        keys: &Arc<HashMap<String, u32>>,
+        keys: &Arc<PointIndex>,
         rate: f64,
     ) -> Latency {
         let prefix = format!("{}-lat-{}.", self.config.run, contestant.id());
@@ -795,11 +906,7 @@ impl Bench {
                     match consumer.poll(Duration::from_millis(100)) {
                         Some(Ok(m)) => {
                             let at = now_ms();
-                            let point = m
-                                .key()
-                                .and_then(|k| std::str::from_utf8(k).ok())
-                                .and_then(|k| keys.get(k))
-                                .map(|p| *p as usize);
+                            let point = keys.point(m.key(), m.payload()).map(|p| p as usize);
                             if let Some(p) = point
                                 && !seen[p]
                             {
@@ -843,7 +950,7 @@ impl Bench {
                 {
                     points_sent += 1;
                 }
-                send(&producer, &input, r.key.as_bytes(), &r.payload);
+                send(&producer, &input, r.partition, r.key.as_bytes(), &r.payload);
                 next += 1;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -921,7 +1028,7 @@ impl Bench {
                 encoder
                     .encode_into(&record, &mut buffer)
                     .expect("a generated institution encodes");
-                send(&producer, &topic, key.as_bytes(), &buffer);
+                send(&producer, &topic, None, key.as_bytes(), &buffer);
             }
             producer.flush(Duration::from_secs(120)).expect("flush");
             started.elapsed().as_secs_f64()
@@ -973,19 +1080,25 @@ impl Bench {
             .block_on(Encoder::register(&registry))
             .expect("raw position schema");
         let generated = Instant::now();
-        let positions = workload::positions(&encoder, c.reports, c.vehicles);
+        let positions = workload::positions(&encoder, c.reports, c.vehicles, c.keying());
         let reports = positions.reports.len() as u64;
         let points = positions.points as u64;
         say!(
             "hub bench {}: {reports} position reports of {points} points from {} vehicles \
-             (county, prefecture and province each), {} partitions, {} rounds, batches of {} \
-             records or {} ms; generated in {:.1} s",
+             (county, prefecture and province each), {}, {} partitions, {} rounds, batches of \
+             {} records or {} ms, {} thread(s) per stage; generated in {:.1} s",
             c.run,
             positions.vehicles,
+            if c.copartitioned {
+                "co-partitioned by vehicle"
+            } else {
+                "keyed by source record id (BENCH_COPARTITIONED=0)"
+            },
             c.partitions,
             c.rounds,
             c.batch_records,
             c.batch_interval_ms,
+            c.stage_threads,
             generated.elapsed().as_secs_f64()
         );
         if c.contestants.contains(&Contestant::Streams) {
@@ -1006,7 +1119,7 @@ impl Bench {
             await_leaders(&topic);
             let started = Instant::now();
             for r in &positions.reports {
-                send(&producer, &topic, r.key.as_bytes(), &r.payload);
+                send(&producer, &topic, r.partition, r.key.as_bytes(), &r.payload);
             }
             producer.flush(Duration::from_secs(120)).expect("flush");
             say!(
@@ -1041,15 +1154,7 @@ impl Bench {
             .or_else(|| rate(Contestant::Copy))
             .map_or(10_000.0, |s| s.0);
         let load = env_or("BENCH_LATENCY_RATE", base / 2.0);
-        let keys: Arc<HashMap<String, u32>> = Arc::new(
-            positions
-                .first_keys
-                .iter()
-                .chain(&positions.entity_ids)
-                .enumerate()
-                .map(|(i, k)| (k.clone(), (i % positions.points) as u32))
-                .collect(),
-        );
+        let keys = Arc::new(PointIndex::new(&positions));
         let mut latencies: HashMap<&'static str, Latency> = HashMap::new();
         if c.latency_seconds > 0 {
             say!("latency at a steady {load:.0} reports/s:");

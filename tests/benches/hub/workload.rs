@@ -2,6 +2,12 @@
 //! prefecture and the province platform (realistic VINs, plates and provenance built with the
 //! simulator's and `schemas::ids` code, in Confluent wire format under the registered raw
 //! schema), and a registry snapshot of public institutions sent twice.
+//!
+//! Raw position reports are keyed as [`Keying`] says: by default **co-partitioned**, as
+//! co-partitioning connectors write them (the vehicle's partition key, in the partition
+//! `schemas::partition` gives it), or by source record id under the producer's default
+//! partitioner (`BENCH_COPARTITIONED=0`), which sends every report through the hub's
+//! repartition hop.
 
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use schemas::codec::Encoder;
@@ -11,10 +17,28 @@ use schemas::records::{
 use simulator::codes::{make_uscc, plate_with_dot, vin_year_char, with_vin_check};
 use simulator::divisions::PROVINCES;
 
-/// One raw record: its Kafka key and framed Avro value.
+/// How the generator keys and partitions raw position reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keying {
+    /// Keyed by the vehicle's partition key (its canonical VIN, what the hub's key stage makes
+    /// of the VIN as sent: the entity id up to its `|`), in the partition
+    /// [`schemas::partition::partition_for`] gives that key among `partitions`: every report
+    /// of a vehicle is in the partition the hub resolves it in.
+    CoPartitioned {
+        /// Partitions of the raw topic.
+        partitions: i32,
+    },
+    /// Keyed by the source record id, partitioned by the producer's default partitioner: a
+    /// vehicle's reports are spread over the partitions.
+    SourceRecordId,
+}
+
+/// One raw record: its Kafka key, partition and framed Avro value.
 pub struct Report {
-    /// Kafka key: the source record id, as connectors key raw records.
+    /// Kafka key, as [`Keying`] says.
     pub key: String,
+    /// The partition to write it to; `None`: the producer's partitioner decides by the key.
+    pub partition: Option<i32>,
     /// Confluent-framed Avro.
     pub payload: Vec<u8>,
     /// Index of the GPS point it reports.
@@ -29,8 +53,6 @@ pub struct Positions {
     pub points: usize,
     /// Per point, the entity id the hub keys it by (`<VIN>|<fix time ms>`).
     pub entity_ids: Vec<String>,
-    /// Per point, the raw key of its first report (the county's).
-    pub first_keys: Vec<String>,
     /// Vehicles reporting.
     pub vehicles: usize,
 }
@@ -241,13 +263,31 @@ fn report(v: &Vehicle, c: &County, f: &Fix, level: ReportingLevel) -> (String, R
     (key, raw)
 }
 
+/// The Kafka key and partition of `raw`, reported under source record id `record_id`.
+fn keyed(raw: &RawVehiclePosition, record_id: String, keying: Keying) -> (String, Option<i32>) {
+    match keying {
+        Keying::CoPartitioned { partitions } => {
+            let vehicle = raw
+                .vin
+                .as_deref()
+                .or(raw.plate.as_deref())
+                .expect("a generated report names its vehicle");
+            let key = schemas::ids::canonical_code(vehicle);
+            let partition = schemas::partition::partition_for(key.as_bytes(), partitions);
+            (key, Some(partition))
+        }
+        Keying::SourceRecordId => (record_id, None),
+    }
+}
+
 /// At least `reports` position reports (three per point) of `vehicles` vehicles, the
 /// prefecture's copy of a point arriving 2,000 points after the county's and the province's
-/// 5,000 after, as relays lag.
+/// 5,000 after, as relays lag; keyed as `keying` says.
 pub fn positions(
     encoder: &Encoder<RawVehiclePosition>,
     reports: usize,
     vehicles_count: usize,
+    keying: Keying,
 ) -> Positions {
     let counties = counties();
     // Whole seconds: every level's format of a fix time keeps whole seconds only.
@@ -261,14 +301,13 @@ pub fn positions(
         ReportingLevel::Province,
     ];
     let mut out = Vec::with_capacity(points * 3);
-    let mut entity_ids = Vec::with_capacity(points);
-    let mut first_keys = Vec::with_capacity(points);
-    for i in 0..points {
-        let v = &vehicles[i % vehicles.len()];
-        let f = fix(v, i / vehicles.len());
-        entity_ids.push(format!("{}|{}", v.vin, f.time.timestamp_millis()));
-        first_keys.push(report(v, &counties[v.county], &f, ReportingLevel::County).0);
-    }
+    let entity_ids = (0..points)
+        .map(|i| {
+            let v = &vehicles[i % vehicles.len()];
+            let f = fix(v, i / vehicles.len());
+            format!("{}|{}", v.vin, f.time.timestamp_millis())
+        })
+        .collect();
     for step in 0..points + lags[2] {
         for (level, lag) in levels.iter().zip(lags) {
             let Some(i) = step.checked_sub(lag).filter(|i| *i < points) else {
@@ -276,9 +315,11 @@ pub fn positions(
             };
             let v = &vehicles[i % vehicles.len()];
             let f = fix(v, i / vehicles.len());
-            let (key, raw) = report(v, &counties[v.county], &f, *level);
+            let (record_id, raw) = report(v, &counties[v.county], &f, *level);
+            let (key, partition) = keyed(&raw, record_id, keying);
             out.push(Report {
                 key,
+                partition,
                 payload: encoder.encode(&raw).expect("a generated report encodes"),
                 point: u32::try_from(i).expect("fewer than 2³² points"),
             });
@@ -288,7 +329,6 @@ pub fn positions(
         reports: out,
         points,
         entity_ids,
-        first_keys,
         vehicles: vehicles.len(),
     }
 }

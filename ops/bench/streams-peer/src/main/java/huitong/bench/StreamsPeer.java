@@ -27,6 +27,7 @@ import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.processor.api.Processor;
@@ -40,15 +41,27 @@ import org.apache.kafka.streams.state.Stores;
  * the hub's position job. Decode the Confluent-framed Avro report (5-byte header, then Apache
  * Avro's GenericDatumReader with the raw schema), normalise its key to the entity id the hub
  * computes for a position ({@code <VIN>|<fix time, epoch ms rounded to the second>}, else the
- * plate), repartition by it, drop reports identical to the one already seen for the key (a
- * RocksDB key-value store, changelogged), and write the survivors. Exactly-once v2, commit every
- * 100 ms, two stream threads.
+ * plate), drop reports whose values the store already holds for the entity id (a RocksDB
+ * key-value store, changelogged: later levels' copies of a point add only provenance), and write
+ * the survivors keyed by entity id: one record per point. Exactly-once v2, commit every 100 ms,
+ * two stream threads.
+ *
+ * <p>Two shapes, as the input is keyed:
+ *
+ * <ul>
+ *   <li>{@code co-partitioned}: the input is keyed by vehicle in the partition Kafka's default
+ *       partitioner gives that key, so a point's reports meet in one task already and a Streams
+ *       user would not repartition: one processor decodes, keys and dedupes in the task's store
+ *       ({@code process()} with a {@code KeyValueStore} keyed by entity id);
+ *   <li>{@code repartition}: the input is keyed otherwise (source record ids): decode and key,
+ *       repartition by entity id ({@code by-entity}), then dedupe in the store.
+ * </ul>
  *
  * <p>Arguments: bootstrap, application id, input topic, output topic, state dir, raw schema
- * file, partitions of the repartition topic, reports expected (0: no end). Prints {@code
- * running} once the instance is RUNNING and {@code done} once the store has judged the expected
- * number of reports (their transaction commits within the commit interval); stops when its
- * standard input closes.
+ * file, partitions of the repartition topic, reports expected (0: no end), shape ({@code
+ * co-partitioned} or {@code repartition}). Prints {@code running} once the instance is RUNNING
+ * and {@code done} once the store has judged the expected number of reports (their transaction
+ * commits within the commit interval); stops when its standard input closes.
  */
 public final class StreamsPeer {
   private static final String STORE = "seen-points";
@@ -147,14 +160,20 @@ public final class StreamsPeer {
     return v.getBytes(StandardCharsets.UTF_8);
   }
 
-  /** Forwards a report unless the store holds identical values for its key. */
-  static final class DropIdentical implements Processor<String, byte[], String, byte[]> {
+  /**
+   * Forwards a report, keyed by its entity id, unless the store holds identical values for that
+   * id. The entity id is the record's key when {@code keyed} (after the repartition), else it is
+   * computed here from the decoded report (co-partitioned input).
+   */
+  static final class DropIdentical<K> implements Processor<K, byte[], String, byte[]> {
     private final Reports reports;
+    private final boolean keyed;
     private ProcessorContext<String, byte[]> context;
     private KeyValueStore<String, byte[]> seen;
 
-    DropIdentical(Schema schema) {
+    DropIdentical(Schema schema, boolean keyed) {
       reports = new Reports(schema);
+      this.keyed = keyed;
     }
 
     @Override
@@ -164,30 +183,37 @@ public final class StreamsPeer {
     }
 
     @Override
-    public void process(Record<String, byte[]> record) {
+    public void process(Record<K, byte[]> record) {
+      String id;
       byte[] values;
       try {
-        values = values(reports.decode(record.value()));
+        GenericRecord report = reports.decode(record.value());
+        id = keyed ? (String) record.key() : entityId(report);
+        values = values(report);
       } catch (IOException | RuntimeException e) {
         judged();
         return;
       }
-      byte[] before = seen.get(record.key());
-      if (before == null || !Arrays.equals(before, values)) {
-        seen.put(record.key(), values);
-        context.forward(record);
+      if (id != null) {
+        byte[] before = seen.get(id);
+        if (before == null || !Arrays.equals(before, values)) {
+          seen.put(id, values);
+          context.forward(record.withKey(id));
+        }
       }
       judged();
     }
   }
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 8) {
+    if (args.length != 9
+        || !(args[8].equals("co-partitioned") || args[8].equals("repartition"))) {
       System.err.println(
           "usage: StreamsPeer BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR SCHEMA_FILE PARTITIONS"
-              + " EXPECTED");
+              + " EXPECTED co-partitioned|repartition");
       System.exit(2);
     }
+    boolean copartitioned = args[8].equals("co-partitioned");
     String input = args[2];
     String output = args[3];
     Schema schema = new Schema.Parser().parse(new File(args[5]));
@@ -207,24 +233,34 @@ public final class StreamsPeer {
     builder.addStateStore(
         Stores.keyValueStoreBuilder(
             Stores.persistentKeyValueStore(STORE), Serdes.String(), Serdes.ByteArray()));
-    ThreadLocal<Reports> decoders = ThreadLocal.withInitial(() -> new Reports(schema));
-    builder.stream(input, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()))
-        .flatMap(
-            (key, value) -> {
-              try {
-                String id = entityId(decoders.get().decode(value));
-                return id == null ? List.<KeyValue<String, byte[]>>of() : List.of(KeyValue.pair(id, value));
-              } catch (IOException | RuntimeException e) {
-                return List.<KeyValue<String, byte[]>>of();
-              }
-            })
-        .repartition(
-            Repartitioned.<String, byte[]>as("by-entity")
-                .withKeySerde(Serdes.String())
-                .withValueSerde(Serdes.ByteArray())
-                .withNumberOfPartitions(partitions))
-        .process(() -> new DropIdentical(schema), STORE)
-        .to(output, Produced.with(Serdes.String(), Serdes.ByteArray()));
+    KStream<byte[], byte[]> reports =
+        builder.stream(input, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()));
+    KStream<String, byte[]> survivors;
+    if (copartitioned) {
+      survivors = reports.process(() -> new DropIdentical<byte[]>(schema, false), STORE);
+    } else {
+      ThreadLocal<Reports> decoders = ThreadLocal.withInitial(() -> new Reports(schema));
+      survivors =
+          reports
+              .flatMap(
+                  (key, value) -> {
+                    try {
+                      String id = entityId(decoders.get().decode(value));
+                      return id == null
+                          ? List.<KeyValue<String, byte[]>>of()
+                          : List.of(KeyValue.pair(id, value));
+                    } catch (IOException | RuntimeException e) {
+                      return List.<KeyValue<String, byte[]>>of();
+                    }
+                  })
+              .repartition(
+                  Repartitioned.<String, byte[]>as("by-entity")
+                      .withKeySerde(Serdes.String())
+                      .withValueSerde(Serdes.ByteArray())
+                      .withNumberOfPartitions(partitions))
+              .process(() -> new DropIdentical<String>(schema, true), STORE);
+    }
+    survivors.to(output, Produced.with(Serdes.String(), Serdes.ByteArray()));
 
     KafkaStreams streams = new KafkaStreams(builder.build(), p);
     CountDownLatch stopped = new CountDownLatch(1);
