@@ -2,26 +2,30 @@
 //! again, `BENCH_CHILD` set), so that its CPU and memory are its own:
 //!
 //! - `copy`: one hop, raw → out;
-//! - `topology`: the hub's shape with every stage a no-op. With co-partitioned input
-//!   (`BENCH_COPARTITIONED=1`, the default) one stage, as the hub resolves reports already in
-//!   their partition where it reads them: raw → national plus a changelog record per record in
-//!   the input's partition, one outcomes record per batch. With `BENCH_COPARTITIONED=0` the
-//!   two stages every report then goes through: prepare (raw → repartition, keyed as read, one
-//!   outcomes record per batch) and resolve (repartition → national plus the changelog record,
-//!   one outcomes record per batch).
+//! - `topology`: the hub's shape with its stage a no-op: one stage reading the raw and the
+//!   repartition topic, as the hub's. With co-partitioned input (`BENCH_COPARTITIONED=1`, the
+//!   default) every raw record goes to national plus a changelog record in the input's
+//!   partition, as the hub resolves a report already in its entity's partition where it reads
+//!   it. With `BENCH_COPARTITIONED=0` every raw record goes to the repartition topic (keyed as
+//!   read) and, read from there, to national plus the changelog record: the hop the hub makes
+//!   for a report in another partition than its entity's (all but about one in
+//!   `BENCH_PARTITIONS` of them, which the no-op, not decoding, cannot tell). One outcomes
+//!   record per batch.
 //!
 //! Every stage runs the hub's own consume–transform–produce loop,
 //! [`hub::pipeline::exactly_once::run`], with a [`NoOp`] stage: the same consumer and
-//! transactional producer settings, batches of at most `BENCH_BATCH_RECORDS` records or
-//! `BENCH_BATCH_INTERVAL_MS` from their first, one transaction per batch carrying its outputs
-//! and the consumer's offsets, `BENCH_TRANSACTION_TIMEOUT_MS`, and `BENCH_STAGE_THREADS`
-//! threads per stage, as the hub runs them. So the ceilings cannot drift from the hub in batch,
-//! client or compression settings; what they leave out is the stages' work.
+//! transactional producer settings (assignment strategy, compression, linger), batches of at
+//! most `BENCH_BATCH_RECORDS` records or `BENCH_BATCH_INTERVAL_MS` from their first, one
+//! transaction per batch carrying its outputs and the consumer's offsets,
+//! `BENCH_TRANSACTION_TIMEOUT_MS`, and `BENCH_STAGE_THREADS` threads, as the hub runs them. So
+//! the ceilings cannot drift from the hub in batch, client or compression settings; what they
+//! leave out is the stage's work (they do copy each record out of the consumer's buffers and
+//! into its outputs, as the loop hands them to any stage).
 //!
 //! The child prints `ready` once its stage threads are started (their clients coming up, as
-//! the hub's `/readyz` answers before its stages joined their groups), `done` once its last
-//! stage committed `BENCH_EXPECTED` records (never when 0), and stops when its standard input
-//! closes.
+//! the hub's `/readyz` answers before its stage joined its group), `done` once its stage
+//! threads committed `BENCH_EXPECTED` records to their last output (never when 0), and stops
+//! when its standard input closes.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, Write as _};
@@ -35,47 +39,41 @@ use hub::pipeline::metrics::Metrics;
 
 /// Where a stage writes what it reads.
 #[derive(Debug, Clone)]
-pub enum Hop {
+enum Hop {
     /// Every record to `out`, keyed as read.
     Copy { out: String },
-    /// Every record to `repartition` (partitioned by its key), an outcomes record per batch.
-    Prepare {
+    /// The hub's stage: records of `repartition`, and of `raw` when `copartitioned`, to
+    /// `national` and `changelog` (the input's partition); other records of `raw` to
+    /// `repartition` (partitioned by their key). An outcomes record per batch.
+    Hub {
+        raw: String,
         repartition: String,
-        outcomes: String,
-    },
-    /// Every record to `national` and to `changelog` (the input's partition), an outcomes
-    /// record per batch.
-    Resolve {
         national: String,
         changelog: String,
         outcomes: String,
+        copartitioned: bool,
     },
 }
 
-/// One stage of a copy: its name, input, group and outputs.
-#[derive(Debug, Clone)]
-struct StageSpec {
-    /// `prepare`, `resolve` or `copy`, as the hub names its stages.
-    name: &'static str,
-    input: String,
-    group: String,
-    hop: Hop,
-}
-
-/// A stage that does nothing but write each record where the hub's stage of its place would
-/// write its result, and count what it committed.
+/// A stage that does nothing but write each record where the hub's stage would write its
+/// result, and count what it committed to its last output.
 struct NoOp {
     hop: Hop,
     /// The key of the batch's outcomes record: the stage's running total, as the hub keys it.
     outcomes_key: String,
-    /// Records committed so far by this stage thread.
+    /// Records read by this stage thread so far.
     total: u64,
-    /// Records committed by the last stage, all threads: what `done` waits for.
-    committed: Option<Arc<AtomicU64>>,
+    /// Records committed to the last output (out, national), all threads: what `done` waits
+    /// for.
+    committed: Arc<AtomicU64>,
 }
 
+/// What a batch leaves to do once committed: records read, records written to the last
+/// output.
+type Counts = (u64, u64);
+
 impl NoOp {
-    fn new(stage: &'static str, writer: &str, hop: Hop, committed: Option<Arc<AtomicU64>>) -> Self {
+    fn new(stage: &str, writer: &str, hop: Hop, committed: Arc<AtomicU64>) -> Self {
         NoOp {
             hop,
             outcomes_key: format!(
@@ -108,37 +106,43 @@ fn output(topic: &str, partition: Option<i32>, input: &Input) -> Output {
 }
 
 impl Stage for NoOp {
-    /// Records in the batch.
-    type Pending = u64;
+    type Pending = Counts;
 
-    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<u64, PipelineError> {
-        for input in batch {
-            match &self.hop {
-                Hop::Copy { out: topic } => out.push(output(topic, None, input)),
-                Hop::Prepare { repartition, .. } => out.push(output(repartition, None, input)),
-                Hop::Resolve {
-                    national,
-                    changelog,
-                    ..
-                } => {
-                    out.push(output(national, None, input));
-                    out.push(output(changelog, Some(input.partition), input));
+    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<Counts, PipelineError> {
+        let mut last = 0;
+        match &self.hop {
+            Hop::Copy { out: topic } => {
+                out.extend(batch.iter().map(|input| output(topic, None, input)));
+                last = batch.len() as u64;
+            }
+            Hop::Hub {
+                raw,
+                repartition,
+                national,
+                changelog,
+                outcomes,
+                copartitioned,
+            } => {
+                for input in batch {
+                    if input.topic == *raw && !copartitioned {
+                        out.push(output(repartition, None, input));
+                    } else {
+                        out.push(output(national, None, input));
+                        out.push(output(changelog, Some(input.partition), input));
+                        last += 1;
+                    }
+                }
+                if !batch.is_empty() {
+                    out.push(self.outcomes(outcomes, batch.len()));
                 }
             }
         }
-        if let Hop::Prepare { outcomes, .. } | Hop::Resolve { outcomes, .. } = &self.hop
-            && !batch.is_empty()
-        {
-            out.push(self.outcomes(outcomes, batch.len()));
-        }
-        Ok(batch.len() as u64)
+        Ok((batch.len() as u64, last))
     }
 
-    fn committed(&mut self, records: u64, _: &Written) -> Result<(), PipelineError> {
-        self.total += records;
-        if let Some(c) = &self.committed {
-            c.fetch_add(records, Ordering::AcqRel);
-        }
+    fn committed(&mut self, (read, last): Counts, _: &Written) -> Result<(), PipelineError> {
+        self.total += read;
+        self.committed.fetch_add(last, Ordering::AcqRel);
         Ok(())
     }
 
@@ -155,54 +159,40 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> T {
         .unwrap_or_else(|_| panic!("{name}={v} is not a valid value"))
 }
 
-/// The stages of copy `kind` (`copy` or `topology`) on `input`, with names under `prefix`.
-fn stages(kind: &str, prefix: &str, input: String, copartitioned: bool) -> Vec<StageSpec> {
-    let national = format!("{prefix}bench.topology.national");
-    let changelog = format!("{prefix}bench.topology.changelog");
-    let outcomes = format!("{prefix}bench.topology.outcomes");
-    let repartition = format!("{prefix}bench.topology.repartition");
-    match (kind, copartitioned) {
-        ("copy", _) => vec![StageSpec {
-            name: "copy",
-            input,
-            group: format!("{prefix}copy"),
-            hop: Hop::Copy {
+/// The stage of copy `kind` (`copy` or `topology`) on `raw`, with names under `prefix`: its
+/// name (as the hub names its stage), group, topics and hop.
+fn stage(
+    kind: &str,
+    prefix: &str,
+    raw: String,
+    copartitioned: bool,
+) -> (&'static str, String, Vec<String>, Hop) {
+    match kind {
+        "copy" => (
+            "copy",
+            format!("{prefix}copy"),
+            vec![raw],
+            Hop::Copy {
                 out: format!("{prefix}bench.copy.out"),
             },
-        }],
-        // The hub resolves co-partitioned reports in the stage that reads them.
-        ("topology", true) => vec![StageSpec {
-            name: "prepare",
-            input,
-            group: format!("{prefix}topology-prepare"),
-            hop: Hop::Resolve {
-                national,
-                changelog,
-                outcomes,
-            },
-        }],
-        ("topology", false) => vec![
-            StageSpec {
-                name: "prepare",
-                input,
-                group: format!("{prefix}topology-prepare"),
-                hop: Hop::Prepare {
-                    repartition: repartition.clone(),
-                    outcomes: outcomes.clone(),
+        ),
+        "topology" => {
+            let repartition = format!("{prefix}bench.topology.repartition");
+            (
+                "resolve",
+                format!("{prefix}topology"),
+                vec![raw.clone(), repartition.clone()],
+                Hop::Hub {
+                    raw,
+                    repartition,
+                    national: format!("{prefix}bench.topology.national"),
+                    changelog: format!("{prefix}bench.topology.changelog"),
+                    outcomes: format!("{prefix}bench.topology.outcomes"),
+                    copartitioned,
                 },
-            },
-            StageSpec {
-                name: "resolve",
-                input: repartition,
-                group: format!("{prefix}topology-resolve"),
-                hop: Hop::Resolve {
-                    national,
-                    changelog,
-                    outcomes,
-                },
-            },
-        ],
-        (other, _) => panic!("unknown BENCH_CHILD {other}"),
+            )
+        }
+        other => panic!("unknown BENCH_CHILD {other}"),
     }
 }
 
@@ -212,46 +202,45 @@ pub fn child(kind: &str) {
     let batch_records: usize = env_parse("BENCH_BATCH_RECORDS");
     let batch_interval = Duration::from_millis(env_parse("BENCH_BATCH_INTERVAL_MS"));
     let transaction_timeout = Duration::from_millis(env_parse("BENCH_TRANSACTION_TIMEOUT_MS"));
-    let threads_per_stage: usize = env_parse("BENCH_STAGE_THREADS");
+    let threads_count: usize = env_parse("BENCH_STAGE_THREADS");
     let copartitioned = env("BENCH_COPARTITIONED") == "1";
     let expected: u64 = env_parse("BENCH_EXPECTED");
-    let stages = stages(kind, &prefix, env("BENCH_INPUT"), copartitioned);
+    let (name, group, topics, hop) = stage(kind, &prefix, env("BENCH_INPUT"), copartitioned);
     let settings = tests::settings();
     let metrics = Metrics::new(&prometheus::Registry::new()).expect("stage metrics");
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
-    let last = stages.len() - 1;
-    let mut threads = Vec::new();
-    for (i, spec) in stages.into_iter().enumerate() {
-        for thread in 0..threads_per_stage.max(1) {
-            let transactional_id = format!("{}-{thread}", spec.group);
+    let threads: Vec<_> = (0..threads_count.max(1))
+        .map(|thread| {
             let config = LoopConfig {
-                stage: spec.name,
-                group_id: spec.group.clone(),
-                topics: vec![spec.input.clone()],
-                transactional_id: transactional_id.clone(),
+                stage: name,
+                group_id: group.clone(),
+                topics: topics.clone(),
+                transactional_id: format!("{group}-{thread}"),
                 batch_records,
                 batch_interval,
                 transaction_timeout,
             };
-            let counter = (i == last).then(|| committed.clone());
-            let mut stage = NoOp::new(spec.name, &transactional_id, spec.hop.clone(), counter);
-            let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("stage-{}-{thread}", spec.name))
-                    .spawn(move || {
-                        if let Err(e) =
-                            exactly_once::run(&settings, &config, &mut stage, &metrics, &stop)
-                        {
-                            eprintln!("stage {} failed: {e}", config.transactional_id);
-                            std::process::exit(1);
-                        }
-                    })
-                    .expect("stage thread"),
+            let mut stage = NoOp::new(
+                name,
+                &config.transactional_id,
+                hop.clone(),
+                committed.clone(),
             );
-        }
-    }
+            let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("stage-{name}-{thread}"))
+                .spawn(move || {
+                    if let Err(e) =
+                        exactly_once::run(&settings, &config, &mut stage, &metrics, &stop)
+                    {
+                        eprintln!("stage {} failed: {e}", config.transactional_id);
+                        std::process::exit(1);
+                    }
+                })
+                .expect("stage thread")
+        })
+        .collect();
     say!("ready");
     std::io::stdout().flush().expect("stdout");
     {

@@ -22,12 +22,13 @@
 //! threads and transaction timeout (read from `hub --help`; `BENCH_BATCH_RECORDS`,
 //! `BENCH_BATCH_INTERVAL_MS`, `BENCH_STAGE_THREADS` override them for all):
 //! - `copy`: the no-op exactly-once copy, one hop raw → out: the ceiling ([`copy`]);
-//! - `topology`: the no-op copy in the hub's shape for the input: co-partitioned, one hop raw
-//!   → national with a changelog write per record (compacted, as the hub's changelog; in the
-//!   input's partition) and an outcomes write per batch; with `BENCH_COPARTITIONED=0`, raw →
-//!   repartition → national, the changelog write per record and an outcomes write per batch
-//!   per stage. Both copies run the hub's own exactly-once loop with a no-op stage
-//!   (`hub::pipeline::exactly_once::run`), so they share its batch and client settings;
+//! - `topology`: the no-op copy in the hub's shape: one stage reading the raw and the
+//!   repartition topic; co-partitioned, one hop raw → national with a changelog write per
+//!   record (compacted, as the hub's changelog; in the input's partition) and an outcomes write
+//!   per batch; with `BENCH_COPARTITIONED=0`, every report raw → repartition → national, with
+//!   the same changelog and outcomes writes. Both copies run the hub's own exactly-once loop
+//!   with a no-op stage (`hub::pipeline::exactly_once::run`), so they share its batch, client
+//!   and thread settings;
 //! - `hub`: the release `hub` binary (`BENCH_HUB`, default the `hub` beside this bench; extra
 //!   options in `BENCH_HUB_ARGS`), done when `GET /reconciliation` gives every report its
 //!   outcome;

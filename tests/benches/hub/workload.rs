@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use schemas::codec::Encoder;
+use schemas::partition::Partitioned as _;
 use schemas::records::{
     GeodeticDatum, Provenance, RawInstitution, RawVehiclePosition, ReportingLevel,
 };
@@ -20,8 +21,8 @@ use simulator::divisions::PROVINCES;
 /// How the generator keys and partitions raw position reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keying {
-    /// Keyed by the vehicle's partition key (its canonical VIN, what the hub's key stage makes
-    /// of the VIN as sent: the entity id up to its `|`), in the partition
+    /// Keyed by the vehicle's partition key ([`schemas::partition::Partitioned`]: its
+    /// canonical VIN, the hub's entity id up to its `|`), in the partition
     /// [`schemas::partition::partition_for`] gives that key among `partitions`: every report
     /// of a vehicle is in the partition the hub resolves it in.
     CoPartitioned {
@@ -267,12 +268,11 @@ fn report(v: &Vehicle, c: &County, f: &Fix, level: ReportingLevel) -> (String, R
 fn keyed(raw: &RawVehiclePosition, record_id: String, keying: Keying) -> (String, Option<i32>) {
     match keying {
         Keying::CoPartitioned { partitions } => {
-            let vehicle = raw
-                .vin
-                .as_deref()
-                .or(raw.plate.as_deref())
-                .expect("a generated report names its vehicle");
-            let key = schemas::ids::canonical_code(vehicle);
+            // As the connectors key raw records (`connectors::raw`); every generated VIN is
+            // valid, so none falls back to its record id.
+            let key = raw
+                .partition_key()
+                .expect("a generated report has a valid VIN");
             let partition = schemas::partition::partition_for(key.as_bytes(), partitions);
             (key, Some(partition))
         }
