@@ -8,9 +8,9 @@
 //!   partition, as the hub resolves a report already in its entity's partition where it reads
 //!   it. With `BENCH_COPARTITIONED=0` every raw record goes to the repartition topic (keyed as
 //!   read) and, read from there, to national plus the changelog record: the hop the hub makes
-//!   for a report in another partition than its entity's (all but about one in
-//!   `BENCH_PARTITIONS` of them, which the no-op, not decoding, cannot tell). One outcomes
-//!   record per batch.
+//!   for a report whose entity's partition another of its threads holds (the no-op, not
+//!   decoding, cannot tell which: it sends them all, the hub's shape with many threads). One
+//!   outcomes record per batch.
 //!
 //! Every stage runs the hub's own consume–transform–produce loop,
 //! [`hub::pipeline::exactly_once::run`], with a [`NoOp`] stage: the same consumer and

@@ -15,7 +15,10 @@
 //!   `schemas::partition::partition_for` gives it, so every report is already where the hub
 //!   resolves it and none goes through `hub.repartition.<domain>`;
 //! - `0`: keyed by source record id under the producer's default partitioner, as before
-//!   co-partitioning: every report takes the repartition hop, which this measures.
+//!   co-partitioning, which measures the repartition path: the topology copy sends every
+//!   report through the repartition hop, the hub those whose entity's partition another of
+//!   its threads holds (none with one stage thread, which holds every partition: set
+//!   `BENCH_STAGE_THREADS=2` or more to make the hub take the hop).
 //!
 //! **Contestants**, each on the same input with its own outputs and consumer group, in an
 //! order rotated over `BENCH_ROUNDS` = 3 rounds, at the hub's default batch settings, stage
