@@ -459,10 +459,11 @@ fn published(
         Duration::from_secs(60),
         |_, key, value| {
             let value = value.expect("national records are never deleted");
-            records.push((
-                String::from_utf8_lossy(key).into_owned(),
-                codecs.decode(domain, value, runtime).expect("decodes"),
-            ));
+            let (mut record, contributions, warnings) =
+                codecs.decode(domain, value, runtime).expect("decodes");
+            record.insert("contributions".to_owned(), serde_json::json!(contributions));
+            record.insert("warnings".to_owned(), serde_json::json!(warnings));
+            records.push((String::from_utf8_lossy(key).into_owned(), record));
         },
     )
     .expect("reading a national topic");

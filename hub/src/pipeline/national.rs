@@ -11,6 +11,7 @@ use schemas::contract::Record;
 use schemas::records::{
     NationalAssetCard, NationalEnergyReport, NationalInstitution, NationalOfficeBuilding,
     NationalOperatingCost, NationalVehicle, NationalVehiclePosition, NationalVehicleQuota,
+    Provenance,
 };
 use schemas::registry::RegistryClient;
 use serde_json::{Map, Value};
@@ -36,12 +37,46 @@ impl NationalError {
     }
 }
 
+/// A national record's contributions and warnings, taken out typed: resolution reads them as
+/// they are, and only the values need the JSON form.
+trait Envelope {
+    fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>);
+}
+
+macro_rules! envelope {
+    ($($national:ty),*) => {
+        $(impl Envelope for $national {
+            fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>) {
+                (
+                    std::mem::take(&mut self.contributions),
+                    std::mem::take(&mut self.warnings),
+                )
+            }
+        })*
+    };
+}
+
+envelope!(
+    NationalAssetCard,
+    NationalEnergyReport,
+    NationalInstitution,
+    NationalOfficeBuilding,
+    NationalOperatingCost,
+    NationalVehicle,
+    NationalVehiclePosition,
+    NationalVehicleQuota
+);
+
+/// A national record read as the report of one source: its values in JSON form, its
+/// contributions and its warnings.
+pub type ReportParts = (Map<String, Value>, Vec<Provenance>, Vec<String>);
+
 trait JsonCodec: Send + Sync {
     fn decode(
         &self,
         bytes: &[u8],
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Map<String, Value>, NationalError>;
+    ) -> Result<ReportParts, NationalError>;
     fn encode(&self, record: Map<String, Value>) -> Result<Vec<u8>, NationalError>;
     fn schema_id(&self) -> u32;
 }
@@ -51,19 +86,20 @@ struct Typed<T: Record> {
     encoder: Encoder<T>,
 }
 
-impl<T: Record + Send + Sync> JsonCodec for Typed<T> {
+impl<T: Record + Envelope + Send + Sync> JsonCodec for Typed<T> {
     fn decode(
         &self,
         bytes: &[u8],
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Map<String, Value>, NationalError> {
-        let record = match self.decoder.try_decode_cached(bytes)? {
+    ) -> Result<ReportParts, NationalError> {
+        let mut record = match self.decoder.try_decode_cached(bytes)? {
             Some(record) => record,
             // A schema id not seen yet: ask the registry once.
             None => runtime.block_on(self.decoder.decode(bytes))?,
         };
+        let (contributions, warnings) = record.take_envelope();
         match serde_json::to_value(record)? {
-            Value::Object(map) => Ok(map),
+            Value::Object(map) => Ok((map, contributions, warnings)),
             _ => unreachable!("records serialise to JSON objects"),
         }
     }
@@ -85,7 +121,7 @@ pub struct NationalCodecs(Arc<HashMap<Domain, Box<dyn JsonCodec>>>);
 impl NationalCodecs {
     /// Registers every national schema and builds its codec.
     pub async fn register(registry: Arc<RegistryClient>) -> Result<Self, CodecError> {
-        async fn typed<T: Record + Send + Sync + 'static>(
+        async fn typed<T: Record + Envelope + Send + Sync + 'static>(
             registry: &Arc<RegistryClient>,
         ) -> Result<Box<dyn JsonCodec>, CodecError> {
             Ok(Box::new(Typed::<T> {
@@ -122,14 +158,15 @@ impl NationalCodecs {
             .expect("every domain has a codec")
     }
 
-    /// The JSON form of a framed national record of `domain`. Blocks on the registry the
-    /// first time a schema id is seen.
+    /// A framed national record of `domain` as the report of one source: its values in JSON
+    /// form (contributions and warnings emptied), its contributions and its warnings. Blocks
+    /// on the registry the first time a schema id is seen.
     pub fn decode(
         &self,
         domain: Domain,
         bytes: &[u8],
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Map<String, Value>, NationalError> {
+    ) -> Result<ReportParts, NationalError> {
         self.codec(domain).decode(bytes, runtime)
     }
 

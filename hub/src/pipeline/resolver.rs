@@ -475,8 +475,8 @@ impl Resolver {
                     .decode(domain, bytes, &self.runtime)
                     .map_err(|e| e.to_string())
             })
-            .and_then(|record| {
-                SourceReport::from_record(record)
+            .and_then(|(values, contributions, warnings)| {
+                SourceReport::from_parts(values, contributions, warnings)
                     .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
             });
         let report = match report {

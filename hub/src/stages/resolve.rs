@@ -86,28 +86,21 @@ pub struct SourceReport {
 }
 
 impl SourceReport {
-    /// Splits a national record holding one report (the output of the earlier stages) into the
-    /// report's provenance, values and warnings. `None` if it has no contribution.
-    pub fn from_record(mut record: Map<String, Value>) -> Option<Self> {
-        let provenance = match record.remove("contributions") {
-            Some(Value::Array(mut contributions)) if !contributions.is_empty() => {
-                serde_json::from_value(contributions.swap_remove(0)).ok()?
-            }
-            _ => return None,
-        };
-        let warnings = match record.remove("warnings") {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|w| w.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
+    /// The report in a national record holding that one report (the output of the prepare
+    /// step): the record's values (its JSON form, whose envelope fields are dropped), its
+    /// first contribution and its warnings. `None` if it has no contribution.
+    pub fn from_parts(
+        mut values: Map<String, Value>,
+        contributions: Vec<Provenance>,
+        warnings: Vec<String>,
+    ) -> Option<Self> {
+        let provenance = contributions.into_iter().next()?;
         for field in ENVELOPE {
-            record.remove(field);
+            values.remove(field);
         }
         Some(SourceReport {
             provenance,
-            values: record,
+            values,
             warnings,
         })
     }
@@ -1584,22 +1577,24 @@ mod tests {
 
     #[test]
     fn reports_split_from_single_report_records() {
-        let record = json!({
+        let values = json!({
             "entity_id": "E1",
             "seats": 5,
-            "contributions": [serde_json::to_value(&report("county", County, 0, json!({})).provenance).expect("json")],
+            "contributions": [],
             "conflicts": [],
-            "warnings": ["PLATE_DOT: 号牌含分隔点"],
+            "warnings": [],
             "revision": 0,
             "updated_at": "2025-03-01T08:00:00.000Z",
         });
-        let split = SourceReport::from_record(record.as_object().expect("object").clone())
+        let values = values.as_object().expect("object");
+        let provenance = report("county", County, 0, json!({})).provenance;
+        let warnings = vec!["PLATE_DOT: 号牌含分隔点".to_owned()];
+        let split = SourceReport::from_parts(values.clone(), vec![provenance], warnings)
             .expect("one contribution");
         assert_eq!(Value::Object(split.values), json!({"seats": 5}));
         assert_eq!(split.warnings, ["PLATE_DOT: 号牌含分隔点"]);
         assert_eq!(split.provenance.source_system_id, "county");
-        let none = json!({"entity_id": "E1", "contributions": []});
-        assert!(SourceReport::from_record(none.as_object().expect("object").clone()).is_none());
+        assert!(SourceReport::from_parts(values.clone(), vec![], vec![]).is_none());
     }
 
     #[test]
