@@ -43,7 +43,7 @@ use schemas::{ClientSettings, Domain};
 use serde::{Deserialize, Serialize};
 
 use super::PipelineError;
-use super::exactly_once::Output;
+use super::exactly_once::{Output, Sink};
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -264,7 +264,7 @@ impl Ledger {
     /// Appends to `out` the new running totals of the groups the batch's `tally` touched (none
     /// when it counted nothing), to be written in the batch's transaction. The first batch of a
     /// producer, and the first after an abort, reads the writer's totals back first. Blocks.
-    pub fn write(&mut self, tally: &Tally, out: &mut Vec<Output>) -> Result<(), PipelineError> {
+    pub fn write(&mut self, tally: &Tally, out: &mut dyn Sink) -> Result<(), PipelineError> {
         self.pending.clear();
         if tally.0.is_empty() {
             return Ok(());

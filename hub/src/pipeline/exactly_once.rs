@@ -89,18 +89,49 @@ pub struct Output {
     pub payload: Option<Vec<u8>>,
 }
 
+/// Where a stage puts the records its batch writes.
+pub trait Sink {
+    /// Adds a record to the batch's transaction.
+    fn push(&mut self, output: Output);
+}
+
+/// Collects the records (for tests of what a stage writes).
+impl Sink for Vec<Output> {
+    fn push(&mut self, output: Output) {
+        Vec::push(self, output);
+    }
+}
+
+/// Sends each record into the open transaction as soon as the stage puts it, so that the
+/// client compresses and ships the batch while the stage still works on it, rather than all
+/// of it after. A send that fails fails the batch: the first error is kept for the end of it.
+struct Sending<'p> {
+    producer: &'p ThreadedProducer<Acknowledged>,
+    failed: Option<KafkaError>,
+}
+
+impl Sink for Sending<'_> {
+    fn push(&mut self, output: Output) {
+        if self.failed.is_none()
+            && let Err(e) = send(self.producer, &output)
+        {
+            self.failed = Some(e);
+        }
+    }
+}
+
 /// A stage of the pipeline, driven by [`run`].
 pub trait Stage {
     /// State changes of one batch, applied once its transaction committed.
     type Pending;
 
-    /// Turns a batch into outputs (appended to `out`) and pending state changes. An error
+    /// Turns a batch into outputs (put in `out`) and pending state changes. An error
     /// aborts the batch; records that cannot be processed must become outputs (quarantine),
     /// not errors.
     fn process(
         &mut self,
         batch: &[Input],
-        out: &mut Vec<Output>,
+        out: &mut dyn Sink,
     ) -> Result<Self::Pending, PipelineError>;
 
     /// Applies a committed batch's state changes; `written` tells where its records landed.
@@ -345,10 +376,8 @@ pub fn run<S: Stage>(
 
     let mut holding: BTreeSet<(String, i32)> = BTreeSet::new();
     let mut batch: Vec<Input> = Vec::with_capacity(config.batch_records);
-    let mut out: Vec<Output> = Vec::new();
     while !stop.load(Ordering::Acquire) {
         batch.clear();
-        out.clear();
         let mut deadline: Option<Instant> = None;
         while batch.len() < config.batch_records && !stop.load(Ordering::Acquire) {
             let wait = match deadline {
@@ -408,7 +437,7 @@ pub fn run<S: Stage>(
             continue;
         }
         let started = Instant::now();
-        match transact(&consumer, &producer, stage, &batch, &mut out, stop) {
+        match transact(&consumer, &producer, stage, &batch, stop) {
             Ok((pending, written)) => {
                 stage.committed(pending, &written)?;
                 metrics.committed(&health, started.elapsed(), Instant::now());
@@ -439,15 +468,18 @@ fn transact<S: Stage>(
     producer: &ThreadedProducer<Acknowledged>,
     stage: &mut S,
     batch: &[Input],
-    out: &mut Vec<Output>,
     stop: &AtomicBool,
 ) -> Result<(S::Pending, Written), PipelineError> {
     // Acknowledgements of an aborted transaction's records are of no use.
     producer.context().take();
     producer.begin_transaction()?;
-    let pending = stage.process(batch, out)?;
-    for o in out.iter() {
-        send(producer, o)?;
+    let mut sending = Sending {
+        producer,
+        failed: None,
+    };
+    let pending = stage.process(batch, &mut sending)?;
+    if let Some(e) = sending.failed {
+        return Err(e.into());
     }
     if !batch.is_empty() {
         let group = consumer

@@ -24,7 +24,7 @@ use schemas::records::QuarantineStage;
 use schemas::{ClientSettings, Domain};
 
 use super::accounting::{Counted, Ledger, Tally};
-use super::exactly_once::{Input, Output, Stage, Written};
+use super::exactly_once::{Input, Output, Sink, Stage, Written};
 use super::metrics::Metrics;
 use super::national::NationalCodecs;
 use super::preparer::RawCodecs;
@@ -241,11 +241,7 @@ fn apply(store: &mut Store, pending: &mut Vec<Change>) -> Result<(), PipelineErr
 impl Stage for Resolver {
     type Pending = Changes;
 
-    fn process(
-        &mut self,
-        batch: &[Input],
-        out: &mut Vec<Output>,
-    ) -> Result<Changes, PipelineError> {
+    fn process(&mut self, batch: &[Input], out: &mut dyn Sink) -> Result<Changes, PipelineError> {
         let now = Utc::now();
         let mut changes = self.sweep(out)?;
         let mut tally = Tally::default();
@@ -389,7 +385,7 @@ impl Resolver {
         domain: Domain,
         input: &'a Input,
         tally: &mut Tally,
-        out: &mut Vec<Output>,
+        out: &mut dyn Sink,
     ) -> Result<Option<Work<'a>>, PipelineError> {
         self.metrics
             .records_in
@@ -457,7 +453,7 @@ impl Resolver {
         now: chrono::DateTime<Utc>,
         states: &mut BatchStates,
         tally: &mut Tally,
-        out: &mut Vec<Output>,
+        out: &mut dyn Sink,
     ) -> Result<(), PipelineError> {
         let Work {
             domain,
@@ -639,7 +635,7 @@ impl Resolver {
 impl Resolver {
     /// Every [`SWEEP_EVERY`], the stream states whose time has come: their tombstones go to the
     /// changelog in this batch's transaction, and the returned deletions are applied with it.
-    fn sweep(&mut self, out: &mut Vec<Output>) -> Result<Changes, PipelineError> {
+    fn sweep(&mut self, out: &mut dyn Sink) -> Result<Changes, PipelineError> {
         let mut changes = Changes::new();
         if self.swept.elapsed() < SWEEP_EVERY {
             return Ok(changes);

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hub::pipeline::PipelineError;
-use hub::pipeline::exactly_once::{self, Input, LoopConfig, Output, Stage, Written};
+use hub::pipeline::exactly_once::{self, Input, LoopConfig, Output, Sink, Stage, Written};
 use hub::pipeline::metrics::Metrics;
 
 /// Where a stage writes what it reads.
@@ -108,11 +108,13 @@ fn output(topic: &str, partition: Option<i32>, input: &Input) -> Output {
 impl Stage for NoOp {
     type Pending = Counts;
 
-    fn process(&mut self, batch: &[Input], out: &mut Vec<Output>) -> Result<Counts, PipelineError> {
+    fn process(&mut self, batch: &[Input], out: &mut dyn Sink) -> Result<Counts, PipelineError> {
         let mut last = 0;
         match &self.hop {
             Hop::Copy { out: topic } => {
-                out.extend(batch.iter().map(|input| output(topic, None, input)));
+                for input in batch {
+                    out.push(output(topic, None, input));
+                }
                 last = batch.len() as u64;
             }
             Hop::Hub {
