@@ -378,6 +378,7 @@ pub fn run<S: Stage>(
     let mut batch: Vec<Input> = Vec::with_capacity(config.batch_records);
     while !stop.load(Ordering::Acquire) {
         batch.clear();
+        let filling = Instant::now();
         let mut deadline: Option<Instant> = None;
         while batch.len() < config.batch_records && !stop.load(Ordering::Acquire) {
             let wait = match deadline {
@@ -441,6 +442,15 @@ pub fn run<S: Stage>(
             Ok((pending, written)) => {
                 stage.committed(pending, &written)?;
                 metrics.committed(&health, started.elapsed(), Instant::now());
+                // Where a batch's time goes (filling it, or the transaction): the first
+                // question when a stage runs below its ceiling.
+                tracing::debug!(
+                    stage = config.stage,
+                    records = batch.len(),
+                    fill_ms = started.duration_since(filling).as_millis() as u64,
+                    transaction_ms = started.elapsed().as_millis() as u64,
+                    "batch committed"
+                );
             }
             Err(e) => {
                 metrics.aborted(config.stage);
@@ -477,10 +487,12 @@ fn transact<S: Stage>(
         producer,
         failed: None,
     };
+    let processing = Instant::now();
     let pending = stage.process(batch, &mut sending)?;
     if let Some(e) = sending.failed {
         return Err(e.into());
     }
+    let ending = Instant::now();
     if !batch.is_empty() {
         let group = consumer
             .group_metadata()
@@ -490,6 +502,12 @@ fn transact<S: Stage>(
     // Every delivery report has been served once nothing is in flight.
     schemas::kafka::await_acknowledgements(producer, TIMEOUT)?;
     commit(producer, stop)?;
+    tracing::debug!(
+        stage = producer.context().log.stage,
+        process_ms = ending.duration_since(processing).as_millis() as u64,
+        end_ms = ending.elapsed().as_millis() as u64,
+        "batch transaction"
+    );
     Ok((pending, producer.context().take()))
 }
 
