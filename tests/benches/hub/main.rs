@@ -33,7 +33,7 @@
 //!   with a no-op stage (`hub::pipeline::exactly_once::run`), so they share its batch, client
 //!   and thread settings;
 //! - `hub`: the release `hub` binary (`BENCH_HUB`, default the `hub` beside this bench; extra
-//!   options in `BENCH_HUB_ARGS`), done when `GET /reconciliation` gives every report its
+//!   options in `BENCH_HUB_ARGS`, its `RUST_LOG` in `BENCH_HUB_LOG`, default `warn`), done when `GET /reconciliation` gives every report its
 //!   outcome;
 //! - `streams`: the Kafka Streams peer in `ops/bench/streams-peer` (EOS v2, RocksDB store
 //!   changelogged, 2 threads): co-partitioned, decode, normalise, key and drop reports that
@@ -50,6 +50,7 @@
 //! **registry snapshot** on the hub: `BENCH_INSTITUTIONS` = 10⁶ institutions, then the same
 //! again with 1% changed; the second pass's reports/s and the fraction published.
 //!
+//! `BENCH_KEEP_WORK=1` keeps the work folder (contestants' logs) in the temp folder.
 //! `BENCH_TIMEOUT_SECONDS` (300) bounds each run; a contestant still running then is measured
 //! over the reports it got through (marked `*`). The last line reads
 //! `ratio_to_ceiling=R ratio_to_topology_ceiling=T ratio_to_streams=S cpu_us_per_report=C
@@ -668,7 +669,10 @@ impl Bench {
                     .arg("--state-dir")
                     .arg(c.work.join(format!("{prefix}hub-state")))
                     .args(&c.hub_args)
-                    .env("RUST_LOG", "warn");
+                    .env(
+                        "RUST_LOG",
+                        std::env::var("BENCH_HUB_LOG").unwrap_or_else(|_| "warn".into()),
+                    );
                 Process::start("hub", command, &log)
             }
             Contestant::Streams => {
@@ -1268,7 +1272,10 @@ impl Bench {
         use rdkafka::admin::{AdminClient, AdminOptions};
         use rdkafka::client::DefaultClientContext;
 
-        let _ = std::fs::remove_dir_all(&self.config.work);
+        // `BENCH_KEEP_WORK=1` keeps the contestants' logs and state for a look afterwards.
+        if std::env::var_os("BENCH_KEEP_WORK").is_none() {
+            let _ = std::fs::remove_dir_all(&self.config.work);
+        }
         let Ok(admin) = tests::settings()
             .client_config()
             .create::<AdminClient<DefaultClientContext>>()
