@@ -39,7 +39,7 @@ impl NationalError {
 
 /// A national record's contributions and warnings, taken out typed: resolution reads them as
 /// they are, and only the values need the JSON form.
-trait Envelope {
+pub(crate) trait Envelope {
     fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>);
 }
 
@@ -71,6 +71,18 @@ envelope!(
 /// contributions and its warnings.
 pub type ReportParts = (Map<String, Value>, Vec<Provenance>, Vec<String>);
 
+/// A national record holding one report, as resolution reads it: what [`NationalCodecs::decode`]
+/// gives for the record's framed form, without the Avro round trip.
+pub(crate) fn into_parts<T: serde::Serialize + Envelope>(
+    mut record: T,
+) -> Result<ReportParts, NationalError> {
+    let (contributions, warnings) = record.take_envelope();
+    match serde_json::to_value(record)? {
+        Value::Object(map) => Ok((map, contributions, warnings)),
+        _ => unreachable!("records serialise to JSON objects"),
+    }
+}
+
 trait JsonCodec: Send + Sync {
     fn decode(
         &self,
@@ -92,16 +104,12 @@ impl<T: Record + Envelope + Send + Sync> JsonCodec for Typed<T> {
         bytes: &[u8],
         runtime: &tokio::runtime::Handle,
     ) -> Result<ReportParts, NationalError> {
-        let mut record = match self.decoder.try_decode_cached(bytes)? {
+        let record = match self.decoder.try_decode_cached(bytes)? {
             Some(record) => record,
             // A schema id not seen yet: ask the registry once.
             None => runtime.block_on(self.decoder.decode(bytes))?,
         };
-        let (contributions, warnings) = record.take_envelope();
-        match serde_json::to_value(record)? {
-            Value::Object(map) => Ok((map, contributions, warnings)),
-            _ => unreachable!("records serialise to JSON objects"),
-        }
+        into_parts(record)
     }
 
     fn encode(&self, record: Map<String, Value>) -> Result<Vec<u8>, NationalError> {

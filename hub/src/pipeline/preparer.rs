@@ -1,7 +1,9 @@
 //! The prepare step of the hub's stage: decode → validate → normalise → key
-//! ([`crate::stages`]) of a raw record of any domain, giving the report in national form,
-//! framed as the repartition topic carries it (so a report resolved where it is read is
-//! byte for byte the one it would have been sent on), or the reason to quarantine it.
+//! ([`crate::stages`]) of a raw record of any domain, giving the report in national form, or
+//! the reason to quarantine it. A report resolved where it is read is handed over as the parts
+//! resolution reads; one for another thread is framed as the repartition topic carries it, and
+//! decodes there to the same parts (the national records' Avro form is lossless: their
+//! timestamps serialise the same way to JSON and to Avro).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use schemas::records::{
 };
 use schemas::registry::RegistryClient;
 
-use super::national::NationalCodecs;
+use super::national::{self, Envelope, NationalCodecs, ReportParts};
 use super::quarantine::Reason;
 use crate::stages::key::Keyed;
 use crate::stages::{self, Rules};
@@ -26,8 +28,16 @@ pub struct Prepared {
     pub entity_id: String,
     /// The reporter's region, for the accounting.
     pub region: String,
-    /// The national record holding this one report, framed.
-    pub payload: Vec<u8>,
+    /// The national record holding this one report, in the form its resolver needs.
+    pub report: PreparedReport,
+}
+
+/// The national record holding one report.
+pub enum PreparedReport {
+    /// For resolution in this thread.
+    Parts(ReportParts),
+    /// Framed, for the repartition topic.
+    Framed(Vec<u8>),
 }
 
 trait DomainStages: Send + Sync {
@@ -36,6 +46,7 @@ trait DomainStages: Send + Sync {
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
+        here: &dyn Fn(&str) -> bool,
     ) -> Result<Prepared, Reason>;
 }
 
@@ -51,13 +62,14 @@ where
 impl<R> DomainStages for Typed<R>
 where
     R: stages::Stage + Record + Send + Sync,
-    R::National: Record + Keyed + Send + Sync,
+    R::National: Record + Keyed + Envelope + Send + Sync,
 {
     fn prepare(
         &self,
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
+        here: &dyn Fn(&str) -> bool,
     ) -> Result<Prepared, Reason> {
         let decoded = match self.decoder.try_decode_cached(bytes) {
             Ok(Some(raw)) => Ok(raw),
@@ -86,18 +98,32 @@ where
             .record
             .assign_key()
             .map_err(|f| rejected(f.stage, f.code, &f.field, f.message))?;
-        let payload = self.encoder.encode(&accepted.record).map_err(|e| {
-            rejected(
-                QuarantineStage::Normalise,
-                e.code(),
-                "",
-                format!("标准化记录无法编码 (the national form does not encode): {e}"),
-            )
-        })?;
+        let entity_id = accepted.record.entity_id().to_owned();
+        let report = if here(&entity_id) {
+            national::into_parts(accepted.record)
+                .map(PreparedReport::Parts)
+                .map_err(|e| {
+                    rejected(
+                        QuarantineStage::Normalise,
+                        e.code(),
+                        "",
+                        format!("标准化记录结构不符 (the national form does not fit): {e}"),
+                    )
+                })?
+        } else {
+            PreparedReport::Framed(self.encoder.encode(&accepted.record).map_err(|e| {
+                rejected(
+                    QuarantineStage::Normalise,
+                    e.code(),
+                    "",
+                    format!("标准化记录无法编码 (the national form does not encode): {e}"),
+                )
+            })?)
+        };
         Ok(Prepared {
-            entity_id: accepted.record.entity_id().to_owned(),
+            entity_id,
             region: provenance.reporter_region_code,
-            payload,
+            report,
         })
     }
 }
@@ -119,7 +145,7 @@ impl RawCodecs {
         ) -> Result<Box<dyn DomainStages>, schemas::codec::CodecError>
         where
             R: stages::Stage + Record + Send + Sync + 'static,
-            R::National: Record + Keyed + Send + Sync + 'static,
+            R::National: Record + Keyed + Envelope + Send + Sync + 'static,
         {
             Ok(Box::new(Typed::<R> {
                 decoder: Decoder::new(registry.clone()),
@@ -144,17 +170,19 @@ impl RawCodecs {
         Ok(RawCodecs(Arc::new(by_domain)))
     }
 
-    /// Decode → validate → normalise → key for one raw record of `domain`.
+    /// Decode → validate → normalise → key for one raw record of `domain`; `here` tells from
+    /// the entity id whether the report is resolved in this thread.
     pub fn prepare(
         &self,
         domain: Domain,
         bytes: &[u8],
         rules: &Rules,
         runtime: &tokio::runtime::Handle,
+        here: &dyn Fn(&str) -> bool,
     ) -> Result<Prepared, Reason> {
         self.0
             .get(&domain)
             .expect("every domain has its stages")
-            .prepare(bytes, rules, runtime)
+            .prepare(bytes, rules, runtime, here)
     }
 }

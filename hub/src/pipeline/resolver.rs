@@ -12,8 +12,7 @@
 //! where the thread holding it resolves it. Either way a report is resolved by the only thread
 //! holding its entity's partition and store.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,8 +25,8 @@ use schemas::{ClientSettings, Domain};
 use super::accounting::{Counted, Ledger, Tally};
 use super::exactly_once::{Input, Output, Sink, Stage, Written};
 use super::metrics::Metrics;
-use super::national::NationalCodecs;
-use super::preparer::RawCodecs;
+use super::national::{NationalCodecs, ReportParts};
+use super::preparer::{PreparedReport, RawCodecs};
 use super::quarantine::{Quarantiner, Reason};
 use super::store::{Change, OpenFiles, Store};
 use super::{PipelineError, TopicNames};
@@ -260,7 +259,7 @@ impl Stage for Resolver {
                         .as_deref()
                         .map(|k| String::from_utf8_lossy(k).into_owned())
                         .unwrap_or_default(),
-                    payload: input.payload.as_deref().map(Cow::Borrowed),
+                    report: WorkReport::Framed(input.payload.as_deref()),
                     input,
                 });
             }
@@ -363,17 +362,26 @@ struct Work<'a> {
     /// The partition of the repartition topic (and store) the entity belongs to.
     partition: i32,
     entity: String,
-    /// The national record holding the one report, framed; `None` for an empty record.
-    payload: Option<Cow<'a, [u8]>>,
+    /// The national record holding the one report.
+    report: WorkReport<'a>,
     /// The record read, for quarantine.
     input: &'a Input,
 }
 
-/// The states a batch reads and changes, by partition and entity.
+/// The national record of a [`Work`].
+enum WorkReport<'a> {
+    /// Prepared in this batch.
+    Parts(ReportParts),
+    /// Read from the repartition topic, framed; `None` for an empty record.
+    Framed(Option<&'a [u8]>),
+}
+
+/// The states a batch reads and changes, by partition and entity (hashed: entity ids of one
+/// vehicle share long prefixes, which ordered maps compare again on every lookup).
 #[derive(Default)]
 struct BatchStates {
-    touched: BTreeMap<(PartitionId, String), EntityState>,
-    changed: BTreeSet<(PartitionId, String)>,
+    touched: HashMap<(PartitionId, String), EntityState>,
+    changed: HashSet<(PartitionId, String)>,
 }
 
 impl Resolver {
@@ -391,8 +399,13 @@ impl Resolver {
             .records_in
             .with_label_values(&[domain.as_str()])
             .inc();
+        let partitions = self.partitions.get(&domain).copied().unwrap_or(1);
+        let target = |entity: &str| partition_for(partition_key(entity).as_bytes(), partitions);
+        let here = |entity: &str| self.held.contains(&(domain, target(entity)));
         let prepared = match input.payload.as_deref() {
-            Some(bytes) => self.raw.prepare(domain, bytes, &self.rules, &self.runtime),
+            Some(bytes) => self
+                .raw
+                .prepare(domain, bytes, &self.rules, &self.runtime, &here),
             None => Err(Reason {
                 stage: QuarantineStage::Decode,
                 code: "empty_record".to_owned(),
@@ -422,26 +435,28 @@ impl Resolver {
             }
         };
         tally.add(domain, &prepared.region, Counted::In);
-        let partitions = self.partitions.get(&domain).copied().unwrap_or(1);
-        let target = partition_for(partition_key(&prepared.entity_id).as_bytes(), partitions);
-        if self.held.contains(&(domain, target)) {
-            return Ok(Some(Work {
-                domain,
-                partition: target,
-                entity: prepared.entity_id,
-                payload: Some(Cow::Owned(prepared.payload)),
-                input,
-            }));
-        }
+        let partition = target(&prepared.entity_id);
+        let payload = match prepared.report {
+            PreparedReport::Parts(parts) => {
+                return Ok(Some(Work {
+                    domain,
+                    partition,
+                    entity: prepared.entity_id,
+                    report: WorkReport::Parts(parts),
+                    input,
+                }));
+            }
+            PreparedReport::Framed(payload) => payload,
+        };
         self.metrics
             .repartitioned
             .with_label_values(&[domain.as_str()])
             .inc();
         out.push(Output {
             topic: self.topics.repartition(domain),
-            partition: Some(target),
+            partition: Some(partition),
             key: prepared.entity_id,
-            payload: Some(prepared.payload),
+            payload: Some(payload),
         });
         Ok(None)
     }
@@ -459,22 +474,24 @@ impl Resolver {
             domain,
             partition,
             entity,
-            payload,
+            report,
             input,
         } = work;
         let partition = (domain, partition);
-        let report = payload
-            .as_deref()
-            .ok_or_else(|| "空记录 (empty record)".to_owned())
-            .and_then(|bytes| {
-                self.codecs
-                    .decode(domain, bytes, &self.runtime)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|(values, contributions, warnings)| {
-                SourceReport::from_parts(values, contributions, warnings)
-                    .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
-            });
+        let parts = match report {
+            WorkReport::Parts(parts) => Ok(parts),
+            WorkReport::Framed(payload) => payload
+                .ok_or_else(|| "空记录 (empty record)".to_owned())
+                .and_then(|bytes| {
+                    self.codecs
+                        .decode(domain, bytes, &self.runtime)
+                        .map_err(|e| e.to_string())
+                }),
+        };
+        let report = parts.and_then(|(values, contributions, warnings)| {
+            SourceReport::from_parts(values, contributions, warnings)
+                .ok_or_else(|| "记录缺少来源 (no contribution)".to_owned())
+        });
         let report = match report {
             Ok(report) if !entity.is_empty() => report,
             Ok(_) | Err(_) => {
