@@ -122,13 +122,19 @@ pub struct EntityState {
     pub reports: BTreeMap<String, SourceReport>,
     /// When the state may be forgotten (Unix ms): set for stream entities (GPS fixes), whose
     /// reports from every level arrive within minutes; `None` keeps it for ever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always written (never skipped when `None`): the positional form needs every field.
+    #[serde(default)]
     pub expires_at: Option<u64>,
 }
 
-/// The first byte of a state in the binary form: MessagePack with field names follows. States
-/// written before it are JSON and start with `{`, so both are read.
-const STATE_MESSAGEPACK: u8 = 1;
+/// The first byte of a state in the compact binary form: MessagePack with structs as arrays
+/// follows (field names are most of a named state's bytes, and every byte is paid for again in
+/// the store, the changelog and its compression). Fields of the state's structs are therefore
+/// only ever appended, with a default, so that older states still read.
+const STATE_POSITIONAL: u8 = 2;
+/// The first byte of states written before [`STATE_POSITIONAL`]: MessagePack with field names.
+/// States older still are JSON and start with `{`. All three forms are read.
+const STATE_NAMED: u8 = 1;
 
 /// Why stored state bytes could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -145,12 +151,12 @@ pub enum StateError {
 }
 
 impl EntityState {
-    /// The stored form (store and changelog): MessagePack behind [`STATE_MESSAGEPACK`].
+    /// The stored form (store and changelog): positional MessagePack behind
+    /// [`STATE_POSITIONAL`].
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 * (1 + self.reports.len()));
-        out.push(STATE_MESSAGEPACK);
-        // Named fields: a field added later with a default reads older states.
-        self.serialize(&mut rmp_serde::Serializer::new(&mut out).with_struct_map())
+        let mut out = Vec::with_capacity(192 * (1 + self.reports.len()));
+        out.push(STATE_POSITIONAL);
+        self.serialize(&mut rmp_serde::Serializer::new(&mut out))
             .expect("states serialise to MessagePack");
         out
     }
@@ -162,18 +168,28 @@ impl EntityState {
 
     /// Only the expiry of a stored state, without reading its reports.
     pub fn expiry(bytes: &[u8]) -> Result<Option<u64>, StateError> {
+        use serde::de::IgnoredAny;
+        /// The named forms: the field by its name.
         #[derive(Deserialize)]
         struct Expiry {
             #[serde(default)]
             expires_at: Option<u64>,
         }
-        Ok(decode_state::<Expiry>(bytes)?.expires_at)
+        /// The positional form: the fields before it skipped, in [`EntityState`]'s order.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Positional(IgnoredAny, IgnoredAny, Option<u64>);
+        match bytes.first() {
+            Some(&STATE_POSITIONAL) => Ok(rmp_serde::from_slice::<Positional>(&bytes[1..])?.2),
+            _ => Ok(decode_state::<Expiry>(bytes)?.expires_at),
+        }
     }
 }
 
 fn decode_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StateError> {
     match bytes.first() {
-        Some(&STATE_MESSAGEPACK) => Ok(rmp_serde::from_slice(&bytes[1..])?),
+        // Structs read from arrays and from maps alike.
+        Some(&(STATE_POSITIONAL | STATE_NAMED)) => Ok(rmp_serde::from_slice(&bytes[1..])?),
         Some(b'{') => Ok(serde_json::from_slice(bytes)?),
         other => Err(StateError::Format(other.copied().unwrap_or(0))),
     }
@@ -1214,7 +1230,7 @@ mod tests {
     /// States are stored in the binary form and read back whole; JSON states written before
     /// it still read.
     #[test]
-    fn states_round_trip_in_both_forms() {
+    fn states_round_trip_in_every_form() {
         let mut state = EntityState::default();
         let policy = registry_policy();
         for r in [
@@ -1235,16 +1251,22 @@ mod tests {
                 at(59),
             );
         }
+        let mut unexpiring = state.clone();
         state.expires_at = Some(1_751_241_600_000);
         let binary = state.encode();
+        let mut named = vec![STATE_NAMED];
+        state
+            .serialize(&mut rmp_serde::Serializer::new(&mut named).with_struct_map())
+            .expect("named");
         let json = serde_json::to_vec(&state).expect("JSON");
         assert!(
-            binary.len() < json.len(),
-            "{} < {}",
+            binary.len() < named.len() && named.len() < json.len(),
+            "{} < {} < {}",
             binary.len(),
+            named.len(),
             json.len()
         );
-        for (form, bytes) in [("binary", &binary), ("json", &json)] {
+        for (form, bytes) in [("binary", &binary), ("named", &named), ("json", &json)] {
             assert_eq!(EntityState::decode(bytes).expect(form), state, "{form}");
             assert_eq!(
                 EntityState::expiry(bytes).expect(form),
@@ -1252,6 +1274,11 @@ mod tests {
                 "{form}"
             );
         }
+        // No expiry reads as none.
+        unexpiring.expires_at = None;
+        let bytes = unexpiring.encode();
+        assert_eq!(EntityState::decode(&bytes).expect("decode"), unexpiring);
+        assert_eq!(EntityState::expiry(&bytes).expect("expiry"), None);
         assert!(matches!(
             EntityState::decode(b"x"),
             Err(StateError::Format(b'x'))
