@@ -160,13 +160,6 @@ pub fn read_from(
     use rdkafka::{Offset, TopicPartitionList};
 
     let deadline = std::time::Instant::now() + timeout;
-    // No group: the partitions are assigned, and nothing is ever committed.
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("group.id", format!("{topic}-reader"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()?;
     // Watermarks asked with read_uncommitted are high watermarks; read_committed would give
     // the last stable offset.
     let watermarks: BaseConsumer = settings
@@ -201,6 +194,15 @@ pub fn read_from(
     if targets.is_empty() {
         return Ok(spans);
     }
+    // Made only when there is something to read: an empty changelog (every store of a new
+    // deployment) is restored without a client's start-up.
+    // No group: the partitions are assigned, and nothing is ever committed.
+    let consumer: BaseConsumer = settings
+        .client_config()
+        .set("group.id", format!("{topic}-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
     consumer.assign(&assignment)?;
     loop {
         match consumer.poll(Duration::from_millis(100)) {
@@ -228,8 +230,6 @@ pub fn read_from(
     }
 }
 
-/// `ask`'s answer, asked again until it is not an error or `deadline` has passed: a topic
-/// created a moment ago may have no leader yet (`NotLeaderForPartition`).
 /// The number of partitions of each of `topics`, asking until every one has partitions or
 /// `timeout` has passed (a topic just created may not be in the metadata yet).
 pub fn partition_counts(
@@ -258,6 +258,8 @@ pub fn partition_counts(
     Ok(counts)
 }
 
+/// `ask`'s answer, asked again until it is not an error or `deadline` has passed: a topic
+/// created a moment ago may have no leader yet (`NotLeaderForPartition`).
 fn until_answered<T>(
     topic: &str,
     deadline: std::time::Instant,
