@@ -99,23 +99,19 @@ where
             .assign_key()
             .map_err(|f| rejected(f.stage, f.code, &f.field, f.message))?;
         let entity_id = accepted.record.entity_id().to_owned();
+        let unfit =
+            |code: &str, message: String| rejected(QuarantineStage::Normalise, code, "", message);
         let report = if here(&entity_id) {
-            national::into_parts(accepted.record)
-                .map(PreparedReport::Parts)
-                .map_err(|e| {
-                    rejected(
-                        QuarantineStage::Normalise,
-                        e.code(),
-                        "",
-                        format!("标准化记录结构不符 (the national form does not fit): {e}"),
-                    )
-                })?
+            PreparedReport::Parts(national::into_parts(accepted.record).map_err(|e| {
+                unfit(
+                    e.code(),
+                    format!("标准化记录结构不符 (the national form does not fit): {e}"),
+                )
+            })?)
         } else {
             PreparedReport::Framed(self.encoder.encode(&accepted.record).map_err(|e| {
-                rejected(
-                    QuarantineStage::Normalise,
+                unfit(
                     e.code(),
-                    "",
                     format!("标准化记录无法编码 (the national form does not encode): {e}"),
                 )
             })?)

@@ -175,12 +175,13 @@ impl EntityState {
             #[serde(default)]
             expires_at: Option<u64>,
         }
-        /// The positional form: the fields before it skipped, in [`EntityState`]'s order.
-        #[derive(Deserialize)]
-        #[allow(dead_code)]
-        struct Positional(IgnoredAny, IgnoredAny, Option<u64>);
         match bytes.first() {
-            Some(&STATE_POSITIONAL) => Ok(rmp_serde::from_slice::<Positional>(&bytes[1..])?.2),
+            // The positional form: the fields before it skipped, in `EntityState`'s order.
+            Some(&STATE_POSITIONAL) => {
+                let (_, _, expires_at) =
+                    rmp_serde::from_slice::<(IgnoredAny, IgnoredAny, Option<u64>)>(&bytes[1..])?;
+                Ok(expires_at)
+            }
             _ => Ok(decode_state::<Expiry>(bytes)?.expires_at),
         }
     }
