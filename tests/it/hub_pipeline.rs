@@ -459,10 +459,7 @@ fn published(
         Duration::from_secs(60),
         |_, key, value| {
             let value = value.expect("national records are never deleted");
-            let (mut record, contributions, warnings) =
-                codecs.decode(domain, value, runtime).expect("decodes");
-            record.insert("contributions".to_owned(), serde_json::json!(contributions));
-            record.insert("warnings".to_owned(), serde_json::json!(warnings));
+            let record = codecs.decode(domain, value, runtime).expect("decodes");
             records.push((String::from_utf8_lossy(key).into_owned(), record));
         },
     )

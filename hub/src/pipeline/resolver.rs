@@ -484,7 +484,7 @@ impl Resolver {
                 .ok_or_else(|| "空记录 (empty record)".to_owned())
                 .and_then(|bytes| {
                     self.codecs
-                        .decode(domain, bytes, &self.runtime)
+                        .decode_report(domain, bytes, &self.runtime)
                         .map_err(|e| e.to_string())
                 }),
         };
@@ -541,17 +541,16 @@ impl Resolver {
             self.policy.for_domain(domain),
             republish,
             now,
-        );
+            self.codecs.unpacker(domain),
+        )
+        .map_err(|e| PipelineError::State(e.to_string()))?;
         if domain.is_stream() && state.expires_at.is_none() {
             let retention = u64::try_from(self.stream_retention.as_millis()).unwrap_or(u64::MAX);
             state.expires_at = Some(unix_ms(now).saturating_add(retention));
         }
-        let encoded = published.map(|record| {
-            let conflicts = record
-                .get("conflicts")
-                .and_then(|c| c.as_array())
-                .map_or(0, Vec::len);
-            (conflicts, self.codecs.encode(domain, record))
+        let encoded = published.map(|publication| {
+            let conflicts = publication.merged.conflicts.len();
+            (conflicts, self.codecs.encode(domain, publication))
         });
         let region = &provenance.reporter_region_code;
         match encoded {

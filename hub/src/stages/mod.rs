@@ -45,7 +45,7 @@ pub mod units;
 pub mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 

@@ -27,9 +27,11 @@
 //! - otherwise the report leaves the national values as they were and only adds its provenance
 //!   (or a conflict): **merged duplicate**, published as a new revision listing it.
 //!
-//! Records are handled in their JSON form (the schemas crate's human-readable serde form), so
-//! one function serves every domain.
+//! Merging reads values in their JSON form (the schemas crate's human-readable serde form), so
+//! one function serves every domain; reports arrive packed by the domain's codec
+//! ([`Values`]), and only a merge of reports that differ unpacks them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Fields every national record has that resolution maintains rather than merges.
-const ENVELOPE: [&str; 6] = [
+pub const ENVELOPE: [&str; 6] = [
     "entity_id",
     "contributions",
     "conflicts",
@@ -79,24 +81,125 @@ pub struct SourceReport {
     /// Where it came from.
     pub provenance: Provenance,
     /// Its normalised values: the national record's fields without the envelope.
-    pub values: Map<String, Value>,
+    pub values: Values,
     /// Findings that did not stop it, `CODE: message`.
     #[serde(default)]
     pub warnings: Vec<String>,
 }
 
+/// A report's values, or a national record's, in one of two forms.
+///
+/// Reports arrive **packed**: the domain's national record, envelope cleared, in a compact
+/// form only the domain's codec reads ([`Unpack`]). Packed values are compared byte for byte
+/// and published without being unpacked, so the common cases — a level relaying what another
+/// sent, a snapshot resending an unchanged record, a first report — never build the **JSON**
+/// form, which only a merge of differing reports needs. States written before the packed form
+/// hold JSON values; both forms are stored and read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// The domain codec's form, from [`Unpack`]'s counterpart.
+    Packed(Vec<u8>),
+    /// The JSON form (the schemas crate's human-readable serde form), envelope fields dropped.
+    Json(Map<String, Value>),
+}
+
+/// Reads packed [`Values`]: the domain's national record type knows their layout.
+pub trait Unpack {
+    /// The JSON form of packed values, envelope fields dropped.
+    fn unpack(&self, packed: &[u8]) -> Result<Map<String, Value>, UnpackError>;
+}
+
+/// Packed values that do not read: a state or report the hub wrote that its codec no longer
+/// reads (a defect, not bad input).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("无法读取报告数值 (packed values do not read): {0}")]
+pub struct UnpackError(pub String);
+
+impl Values {
+    /// The JSON form, unpacked if need be.
+    pub fn json(&self, unpack: &dyn Unpack) -> Result<Cow<'_, Map<String, Value>>, UnpackError> {
+        match self {
+            Values::Packed(bytes) => Ok(Cow::Owned(unpack.unpack(bytes)?)),
+            Values::Json(map) => Ok(Cow::Borrowed(map)),
+        }
+    }
+
+    /// The JSON form, owned.
+    pub fn into_json(self, unpack: &dyn Unpack) -> Result<Map<String, Value>, UnpackError> {
+        match self {
+            Values::Packed(bytes) => unpack.unpack(&bytes),
+            Values::Json(map) => Ok(map),
+        }
+    }
+
+    /// Whether both say the same: equal bytes when both are packed, else equal JSON forms.
+    pub fn same(&self, other: &Values, unpack: &dyn Unpack) -> Result<bool, UnpackError> {
+        match (self, other) {
+            (Values::Packed(a), Values::Packed(b)) if a == b => Ok(true),
+            (Values::Json(a), Values::Json(b)) => Ok(a == b),
+            _ => Ok(self.json(unpack)? == other.json(unpack)?),
+        }
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Values::Packed(bytes) => serializer.serialize_bytes(bytes),
+            Values::Json(map) => map.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Bytes (MessagePack `bin`, or a sequence of byte values in JSON) are packed values;
+        /// a map is the JSON form.
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Values;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("packed values (bytes) or values in JSON form (a map)")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Values, E> {
+                Ok(Values::Packed(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Values, E> {
+                Ok(Values::Packed(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Values, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    bytes.push(b);
+                }
+                Ok(Values::Packed(bytes))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Values, A::Error> {
+                Map::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Values::Json)
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
+}
+
 impl SourceReport {
     /// The report in a national record holding that one report (the output of the prepare
-    /// step): the record's values (its JSON form, whose envelope fields are dropped), its
-    /// first contribution and its warnings. `None` if it has no contribution.
+    /// step): its values (envelope fields of a JSON form are dropped), its first contribution
+    /// and its warnings. `None` if it has no contribution.
     pub fn from_parts(
-        mut values: Map<String, Value>,
+        mut values: Values,
         contributions: Vec<Provenance>,
         warnings: Vec<String>,
     ) -> Option<Self> {
         let provenance = contributions.into_iter().next()?;
-        for field in ENVELOPE {
-            values.remove(field);
+        if let Values::Json(map) = &mut values {
+            for field in ENVELOPE {
+                map.remove(field);
+            }
         }
         Some(SourceReport {
             provenance,
@@ -292,8 +395,8 @@ pub enum Republish {
 }
 
 /// Adds `report` to `state` and says what it did; returns the national record to publish, if
-/// any, as JSON (revision and `updated_at` = `now` set). Whatever is published is
-/// `merge` of the reports it lists.
+/// any (as the state's new revision, `updated_at` = `now`). Whatever is published is `merge`
+/// of the reports it lists. Fails only when packed values do not unpack.
 pub fn resolve(
     state: &mut EntityState,
     entity_id: &str,
@@ -301,45 +404,64 @@ pub fn resolve(
     policy: &DomainPolicy,
     republish: Republish,
     now: DateTime<Utc>,
-) -> (Outcome, Option<Map<String, Value>>) {
+    unpack: &dyn Unpack,
+) -> Result<(Outcome, Option<Publication>), UnpackError> {
+    let same = |a: &SourceReport, b: &SourceReport| -> Result<bool, UnpackError> {
+        Ok(a.warnings == b.warnings && a.values.same(&b.values, unpack)?)
+    };
     let system = report.provenance.source_system_id.clone();
-    if let Some(earlier) = state.reports.get(&system) {
-        let stale = report.changed_at() < earlier.changed_at();
-        let same = earlier.values == report.values && earlier.warnings == report.warnings;
-        if stale || same {
-            return (Outcome::Unchanged, None);
-        }
+    if let Some(earlier) = state.reports.get(&system)
+        && (report.changed_at() < earlier.changed_at() || same(earlier, &report)?)
+    {
+        return Ok((Outcome::Unchanged, None));
     }
     // The common stream case, without merging: a relay identical to every report so far
     // leaves values, conflicts (none) and warnings as they are.
-    if republish == Republish::OnContent
-        && state.revision > 0
-        && state
-            .reports
-            .values()
-            .all(|r| r.values == report.values && r.warnings == report.warnings)
-    {
-        state.reports.insert(system, report);
-        return (Outcome::MergedDuplicate, None);
-    }
-    let before = (state.revision > 0).then(|| merge(entity_id, &state.reports, policy));
-    state.reports.insert(system, report);
-    let after = merge(entity_id, &state.reports, policy);
-    let outcome = match &before {
-        Some(before) if *before == after => return (Outcome::Unchanged, None),
-        Some(before)
-            if republish == Republish::OnContent
-                && before.values == after.values
-                && before.conflicts == after.conflicts
-                && before.warnings == after.warnings =>
-        {
-            return (Outcome::MergedDuplicate, None);
+    if republish == Republish::OnContent && state.revision > 0 {
+        let mut identical = true;
+        for earlier in state.reports.values() {
+            if !same(earlier, &report)? {
+                identical = false;
+                break;
+            }
         }
-        Some(before) if before.values == after.values => Outcome::MergedDuplicate,
-        _ => Outcome::Published,
+        if identical {
+            state.reports.insert(system, report);
+            return Ok((Outcome::MergedDuplicate, None));
+        }
+    }
+    let before = match state.revision > 0 {
+        true => Some(merge(entity_id, &state.reports, policy, unpack)?),
+        false => None,
+    };
+    state.reports.insert(system, report);
+    let after = merge(entity_id, &state.reports, policy, unpack)?;
+    let outcome = match &before {
+        None => Outcome::Published,
+        Some(before) => {
+            let values = before.values.same(&after.values, unpack)?;
+            let content =
+                values && before.conflicts == after.conflicts && before.warnings == after.warnings;
+            if content && before.contributions == after.contributions {
+                return Ok((Outcome::Unchanged, None));
+            }
+            if content && republish == Republish::OnContent {
+                return Ok((Outcome::MergedDuplicate, None));
+            }
+            if values {
+                Outcome::MergedDuplicate
+            } else {
+                Outcome::Published
+            }
+        }
     };
     state.revision += 1;
-    (outcome, Some(after.into_record(state.revision, now)))
+    let publication = Publication {
+        merged: after,
+        revision: state.revision,
+        updated_at: now,
+    };
+    Ok((outcome, Some(publication)))
 }
 
 /// A national record before its revision and time are set.
@@ -348,7 +470,7 @@ pub struct Merged {
     /// The entity id.
     pub entity_id: String,
     /// Field values chosen by survivorship.
-    pub values: Map<String, Value>,
+    pub values: Values,
     /// Every report, nearest the source first.
     pub contributions: Vec<Provenance>,
     /// Fields the reports disagree on.
@@ -357,20 +479,38 @@ pub struct Merged {
     pub warnings: Vec<String>,
 }
 
-impl Merged {
+/// A national record to publish: the merge of its entity's reports as a revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    /// What the reports say together.
+    pub merged: Merged,
+    /// The revision it is published as.
+    pub revision: i64,
+    /// When it was resolved.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Publication {
     /// The national record's JSON form.
-    pub fn into_record(self, revision: i64, now: DateTime<Utc>) -> Map<String, Value> {
-        let mut record = self.values;
-        record.insert("entity_id".to_owned(), Value::String(self.entity_id));
-        record.insert("contributions".to_owned(), json(&self.contributions));
-        record.insert("conflicts".to_owned(), json(&self.conflicts));
-        record.insert("warnings".to_owned(), json(&self.warnings));
-        record.insert("revision".to_owned(), Value::from(revision));
+    pub fn into_record(self, unpack: &dyn Unpack) -> Result<Map<String, Value>, UnpackError> {
+        let Merged {
+            entity_id,
+            values,
+            contributions,
+            conflicts,
+            warnings,
+        } = self.merged;
+        let mut record = values.into_json(unpack)?;
+        record.insert("entity_id".to_owned(), Value::String(entity_id));
+        record.insert("contributions".to_owned(), json(&contributions));
+        record.insert("conflicts".to_owned(), json(&conflicts));
+        record.insert("warnings".to_owned(), json(&warnings));
+        record.insert("revision".to_owned(), Value::from(self.revision));
         record.insert(
             "updated_at".to_owned(),
-            Value::String(schemas::logical::format_timestamp(now)),
+            Value::String(schemas::logical::format_timestamp(self.updated_at)),
         );
-        record
+        Ok(record)
     }
 }
 
@@ -394,7 +534,8 @@ pub fn merge(
     entity_id: &str,
     reports: &BTreeMap<String, SourceReport>,
     policy: &DomainPolicy,
-) -> Merged {
+    unpack: &dyn Unpack,
+) -> Result<Merged, UnpackError> {
     // Nearest the source first, then by system id: the order of contributions and the final
     // tie-break of every rule.
     let mut ordered: Vec<&SourceReport> = reports.values().collect();
@@ -407,28 +548,49 @@ pub fn merge(
                     .cmp(&b.provenance.source_system_id)
             })
     });
-    let objects: Vec<(usize, &Map<String, Value>)> =
-        ordered.iter().map(|r| &r.values).enumerate().collect();
-    let mut merger = Merger {
-        ordered: &ordered,
-        policy,
-        conflicts: Vec::new(),
-    };
-    let values = merger.object(None, &objects);
-    let conflicts = merger.conflicts;
     let mut warnings: Vec<String> = Vec::new();
     for warning in ordered.iter().flat_map(|r| &r.warnings) {
         if !warnings.contains(warning) {
             warnings.push(warning.clone());
         }
     }
-    Merged {
-        entity_id: entity_id.to_owned(),
-        values,
-        contributions: ordered.iter().map(|r| r.provenance.clone()).collect(),
-        conflicts,
-        warnings,
+    let contributions = ordered.iter().map(|r| r.provenance.clone()).collect();
+    // Reports that all say the same merge to what they say, without conflicts: packed values
+    // equal byte for byte need no unpacking (the usual relay, and every first report).
+    if let Some((Values::Packed(first), rest)) = ordered
+        .split_first()
+        .map(|(first, rest)| (&first.values, rest))
+        && rest
+            .iter()
+            .all(|r| matches!(&r.values, Values::Packed(v) if v == first))
+    {
+        return Ok(Merged {
+            entity_id: entity_id.to_owned(),
+            values: Values::Packed(first.clone()),
+            contributions,
+            conflicts: Vec::new(),
+            warnings,
+        });
     }
+    let forms: Vec<Cow<'_, Map<String, Value>>> = ordered
+        .iter()
+        .map(|r| r.values.json(unpack))
+        .collect::<Result<_, _>>()?;
+    let objects: Vec<(usize, &Map<String, Value>)> =
+        forms.iter().map(Cow::as_ref).enumerate().collect();
+    let mut merger = Merger {
+        ordered: &ordered,
+        policy,
+        conflicts: Vec::new(),
+    };
+    let values = merger.object(None, &objects);
+    Ok(Merged {
+        entity_id: entity_id.to_owned(),
+        values: Values::Json(values),
+        contributions,
+        conflicts: merger.conflicts,
+        warnings,
+    })
 }
 
 /// One merge: the reports nearest the source first, the rules, and the conflicts found.
@@ -825,6 +987,88 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The tests' packing: values packed as JSON text, which resolution treats as opaque bytes
+    /// like any codec's.
+    struct JsonText;
+
+    impl Unpack for JsonText {
+        fn unpack(&self, packed: &[u8]) -> Result<Map<String, Value>, UnpackError> {
+            serde_json::from_slice(packed).map_err(|e| UnpackError(e.to_string()))
+        }
+    }
+
+    /// The report with its values packed.
+    fn packed(mut report: SourceReport) -> SourceReport {
+        if let Values::Json(map) = &report.values {
+            report.values = Values::Packed(serde_json::to_vec(map).expect("JSON"));
+        }
+        report
+    }
+
+    /// [`super::resolve`] with the tests' packing; the published record in its JSON form.
+    fn resolve(
+        state: &mut EntityState,
+        entity_id: &str,
+        report: SourceReport,
+        policy: &DomainPolicy,
+        republish: Republish,
+        now: DateTime<Utc>,
+    ) -> (Outcome, Option<Map<String, Value>>) {
+        let (outcome, published) =
+            super::resolve(state, entity_id, report, policy, republish, now, &JsonText)
+                .expect("values unpack");
+        let record = published.map(|p| p.into_record(&JsonText).expect("record"));
+        (outcome, record)
+    }
+
+    /// Reports with the outcome each must have and what else the test checks after it.
+    type Steps<T> = Vec<(SourceReport, Outcome, T)>;
+
+    /// Each case as written (values in JSON form, as states written before the packed form
+    /// hold them), and again with every report's values packed, and mixed: the outcomes and
+    /// the national values must not depend on the form.
+    fn in_every_form<T: Clone>(cases: Vec<(&str, Steps<T>)>) -> Vec<(String, Steps<T>)> {
+        let mut all = Vec::new();
+        for (name, steps) in cases {
+            let pack_all: Vec<_> = steps
+                .iter()
+                .cloned()
+                .map(|(r, o, t)| (packed(r), o, t))
+                .collect();
+            let pack_later: Vec<_> = steps
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, (r, o, t))| (if i == 0 { r } else { packed(r) }, o, t))
+                .collect();
+            all.push((format!("{name} (mixed)"), pack_later));
+            all.push((format!("{name} (packed)"), pack_all));
+            all.push((name.to_owned(), steps));
+        }
+        all
+    }
+
+    /// [`super::merge`] with the tests' packing, its values in JSON form.
+    #[derive(Debug, PartialEq)]
+    struct JsonMerged {
+        values: Map<String, Value>,
+        conflicts: Vec<Conflict>,
+        merged: Merged,
+    }
+
+    fn merge(
+        entity_id: &str,
+        reports: &BTreeMap<String, SourceReport>,
+        policy: &DomainPolicy,
+    ) -> JsonMerged {
+        let merged = super::merge(entity_id, reports, policy, &JsonText).expect("values unpack");
+        JsonMerged {
+            values: merged.values.json(&JsonText).expect("unpacks").into_owned(),
+            conflicts: merged.conflicts.clone(),
+            merged,
+        }
+    }
+
     fn at(minute: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(&format!("2025-03-01T08:{minute:02}:00Z"))
             .expect("time")
@@ -843,7 +1087,7 @@ mod tests {
                 connector_id: "c".to_owned(),
                 batch_id: None,
             },
-            values: values.as_object().expect("object").clone(),
+            values: Values::Json(values.as_object().expect("object").clone()),
             warnings: Vec::new(),
         }
     }
@@ -1007,7 +1251,7 @@ mod tests {
             ),
         ];
         let policy = registry_policy();
-        for (name, steps) in cases {
+        for (name, steps) in in_every_form(cases) {
             let mut state = EntityState::default();
             let mut revision = 0;
             for (i, (report, outcome, values)) in steps.into_iter().enumerate() {
@@ -1032,6 +1276,12 @@ mod tests {
                 }
                 let merged = merge("E1", &state.reports, &policy);
                 assert_eq!(Value::Object(merged.values), values, "{name}, step {i}");
+                if name.ends_with("(packed)") && outcome == Outcome::Published && i == 0 {
+                    assert!(
+                        matches!(merged.merged.values, Values::Packed(_)),
+                        "{name}: a single report is not unpacked"
+                    );
+                }
             }
         }
     }
@@ -1071,6 +1321,7 @@ mod tests {
         }
         let merged = merge("E1", &state.reports, &policy);
         let systems: Vec<&str> = merged
+            .merged
             .contributions
             .iter()
             .map(|p| p.source_system_id.as_str())
@@ -1190,7 +1441,7 @@ mod tests {
             ),
         ];
         let policy = registry_policy();
-        for (name, steps) in cases {
+        for (name, steps) in in_every_form(cases) {
             let mut state = EntityState::default();
             for (i, (report, outcome, publishes)) in steps.into_iter().enumerate() {
                 let system = report.provenance.source_system_id.clone();
@@ -1217,8 +1468,13 @@ mod tests {
                         .expect("contributions")
                         .len();
                     assert_eq!(listed, state.reports.len(), "{name}, step {i}");
-                    let merged =
-                        merge("P1", &state.reports, &policy).into_record(state.revision, at(59));
+                    let merged = Publication {
+                        merged: merge("P1", &state.reports, &policy).merged,
+                        revision: state.revision,
+                        updated_at: at(59),
+                    }
+                    .into_record(&JsonText)
+                    .expect("record");
                     assert_eq!(
                         record, merged,
                         "{name}, step {i}: the merge of what it lists"
@@ -1228,8 +1484,8 @@ mod tests {
         }
     }
 
-    /// States are stored in the binary form and read back whole; JSON states written before
-    /// it still read.
+    /// States are stored in the binary form and read back whole, packed and JSON values
+    /// alike; states in the named and JSON forms written before it still read.
     #[test]
     fn states_round_trip_in_every_form() {
         let mut state = EntityState::default();
@@ -1242,6 +1498,12 @@ mod tests {
                 json!({"seats": 5, "lat": 24.881, "tags": ["a", null], "n": {"x": -3}}),
             ),
             report("province", Province, 9, json!({"seats": 7, "lat": 24.881})),
+            packed(report(
+                "city",
+                Prefecture,
+                5,
+                json!({"seats": 5, "lat": 24.88}),
+            )),
         ] {
             resolve(
                 &mut state,
@@ -1299,7 +1561,10 @@ mod tests {
         let candidates: Vec<(usize, &Value)> = ordered
             .iter()
             .enumerate()
-            .map(|(i, r)| (i, &r.values["x"]))
+            .map(|(i, r)| match &r.values {
+                Values::Json(values) => (i, &values["x"]),
+                Values::Packed(_) => unreachable!("built in JSON form"),
+            })
             .collect();
         let cases = [
             (SurvivorshipRule::ClosestToSource, "a"),
@@ -1617,12 +1882,16 @@ mod tests {
         let values = values.as_object().expect("object");
         let provenance = report("county", County, 0, json!({})).provenance;
         let warnings = vec!["PLATE_DOT: 号牌含分隔点".to_owned()];
-        let split = SourceReport::from_parts(values.clone(), vec![provenance], warnings)
-            .expect("one contribution");
-        assert_eq!(Value::Object(split.values), json!({"seats": 5}));
+        let split =
+            SourceReport::from_parts(Values::Json(values.clone()), vec![provenance], warnings)
+                .expect("one contribution");
+        assert_eq!(
+            split.values,
+            Values::Json(json!({"seats": 5}).as_object().expect("object").clone())
+        );
         assert_eq!(split.warnings, ["PLATE_DOT: 号牌含分隔点"]);
         assert_eq!(split.provenance.source_system_id, "county");
-        assert!(SourceReport::from_parts(values.clone(), vec![], vec![]).is_none());
+        assert!(SourceReport::from_parts(Values::Json(values.clone()), vec![], vec![]).is_none());
     }
 
     #[test]

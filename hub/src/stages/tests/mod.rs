@@ -53,7 +53,7 @@ fn q(value: &str, unit: &str) -> RawQuantity {
     }
 }
 
-fn institution() -> RawInstitution {
+pub(crate) fn institution() -> RawInstitution {
     RawInstitution {
         provenance: provenance(),
         uscc: USCC.into(),
@@ -70,7 +70,7 @@ fn institution() -> RawInstitution {
     }
 }
 
-fn vehicle() -> RawVehicle {
+pub(crate) fn vehicle() -> RawVehicle {
     RawVehicle {
         provenance: provenance(),
         plate: s("云A12345"),
@@ -92,7 +92,7 @@ fn vehicle() -> RawVehicle {
     }
 }
 
-fn position() -> RawVehiclePosition {
+pub(crate) fn position() -> RawVehiclePosition {
     RawVehiclePosition {
         provenance: provenance(),
         terminal_id: s("T530114000017"),
@@ -109,7 +109,7 @@ fn position() -> RawVehiclePosition {
     }
 }
 
-fn quota() -> RawVehicleQuota {
+pub(crate) fn quota() -> RawVehicleQuota {
     RawVehicleQuota {
         provenance: provenance(),
         owner_uscc: USCC.into(),
@@ -123,7 +123,7 @@ fn quota() -> RawVehicleQuota {
     }
 }
 
-fn building() -> RawOfficeBuilding {
+pub(crate) fn building() -> RawOfficeBuilding {
     RawOfficeBuilding {
         provenance: provenance(),
         property_unit_number: s("530114003002GB00012F00010001"),
@@ -168,7 +168,7 @@ fn energy_line(carrier: &str, value: &str, unit: &str) -> RawEnergyLine {
     }
 }
 
-fn energy() -> RawEnergyReport {
+pub(crate) fn energy() -> RawEnergyReport {
     RawEnergyReport {
         provenance: provenance(),
         uscc: USCC.into(),
@@ -188,7 +188,7 @@ fn energy() -> RawEnergyReport {
     }
 }
 
-fn asset() -> RawAssetCard {
+pub(crate) fn asset() -> RawAssetCard {
     RawAssetCard {
         provenance: provenance(),
         owner_uscc: USCC.into(),
@@ -216,7 +216,7 @@ fn cost_line(item: &str, value: &str) -> RawCostLine {
     }
 }
 
-fn cost() -> RawOperatingCost {
+pub(crate) fn cost() -> RawOperatingCost {
     RawOperatingCost {
         provenance: provenance(),
         uscc: USCC.into(),
@@ -245,6 +245,6 @@ fn with<R: Stage, T>(
     stage(raw)
 }
 
-fn rules() -> &'static Rules {
+pub(crate) fn rules() -> &'static Rules {
     Rules::embedded()
 }
