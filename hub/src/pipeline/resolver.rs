@@ -264,7 +264,21 @@ impl Stage for Resolver {
                 });
             }
         }
-        self.open_stores(work.iter().map(|w| (w.domain, w.partition)).collect())?;
+        // Every held partition of a domain with input, not only those in the batch: the rest
+        // of the domain's input is a batch or two away, and stores opened together restore in
+        // parallel instead of one per batch on the batch's path.
+        let domains: HashSet<Domain> = work.iter().map(|w| w.domain).collect();
+        let needed = work
+            .iter()
+            .map(|w| (w.domain, w.partition))
+            .chain(
+                self.held
+                    .iter()
+                    .copied()
+                    .filter(|(d, _)| domains.contains(d)),
+            )
+            .collect();
+        self.open_stores(needed)?;
         // States touched by this batch: read-your-writes within the batch.
         let mut batch_states = BatchStates::default();
         for w in work {
@@ -299,7 +313,10 @@ impl Stage for Resolver {
         for (partition, change) in changes {
             by_store.entry(partition).or_default().push(change);
         }
-        for (partition, changes) in by_store {
+        for (partition, mut changes) in by_store {
+            // In key order, the B-tree's pages are visited once each, in order; stable, so a
+            // key swept and written again in one batch keeps its last change.
+            changes.sort_by(|a, b| a.key.cmp(&b.key));
             if let Some(store) = self.stores.get_mut(&partition) {
                 let before = i64::try_from(store.len()?).unwrap_or(i64::MAX);
                 store.apply(&changes)?;
