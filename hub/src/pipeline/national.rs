@@ -131,8 +131,10 @@ pub(crate) fn into_parts<T: Serialize + Envelope>(
     let (contributions, warnings) = record.take_envelope();
     // Named: the bytes live in states for as long as an entity does, and a field added to the
     // record (the registry allows it anywhere, with a default) must not shift the others.
-    let packed =
-        rmp_serde::to_vec_named(&record).map_err(|e| NationalError::Packed(e.to_string()))?;
+    // Sized for a typical record: growing the buffer field by field cost more than packing.
+    let mut packed = Vec::with_capacity(1024);
+    rmp_serde::encode::write_named(&mut packed, &record)
+        .map_err(|e| NationalError::Packed(e.to_string()))?;
     Ok((Values::Packed(packed), contributions, warnings))
 }
 

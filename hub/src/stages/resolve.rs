@@ -153,36 +153,147 @@ impl Serialize for Values {
 
 impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Stored::deserialize(deserializer)? {
+            Stored::Values(values) => Ok(values),
+            Stored::SameAs(_) => Err(serde::de::Error::custom(
+                "a reference to another report's values outside a state",
+            )),
+        }
+    }
+}
+
+/// A report's values as a stored state holds them: the values, or — for values equal to an
+/// earlier report's of the same state (a relay of what another level sent) — that report's
+/// position, so that they are stored once.
+enum Stored {
+    Values(Values),
+    SameAs(usize),
+}
+
+impl<'de> Deserialize<'de> for Stored {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         /// Bytes (MessagePack `bin`, or a sequence of byte values in JSON) are packed values;
-        /// a map is the JSON form.
+        /// a map is the JSON form; an integer refers to an earlier report.
         struct Either;
         impl<'de> serde::de::Visitor<'de> for Either {
-            type Value = Values;
+            type Value = Stored;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("packed values (bytes) or values in JSON form (a map)")
+                f.write_str(
+                    "packed values (bytes), values in JSON form (a map) or a report's position",
+                )
             }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Values, E> {
-                Ok(Values::Packed(v.to_vec()))
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Stored, E> {
+                usize::try_from(v)
+                    .map(Stored::SameAs)
+                    .map_err(|_| E::custom("report position out of range"))
             }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Values, E> {
-                Ok(Values::Packed(v))
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Stored, E> {
+                Ok(Stored::Values(Values::Packed(v.to_vec())))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Stored, E> {
+                Ok(Stored::Values(Values::Packed(v)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<Values, A::Error> {
+            ) -> Result<Stored, A::Error> {
                 let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(b) = seq.next_element::<u8>()? {
                     bytes.push(b);
                 }
-                Ok(Values::Packed(bytes))
+                Ok(Stored::Values(Values::Packed(bytes)))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Values, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Stored, A::Error> {
                 Map::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(Values::Json)
+                    .map(|map| Stored::Values(Values::Json(map)))
             }
         }
         deserializer.deserialize_any(Either)
+    }
+}
+
+/// [`EntityState`] as stored: reports' values may refer to an earlier report's ([`Stored`]).
+/// Its fields are [`EntityState`]'s, in its order.
+#[derive(Deserialize)]
+struct StoredState {
+    revision: i64,
+    reports: BTreeMap<String, StoredReport>,
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
+
+/// [`SourceReport`] as stored; its fields in its order.
+#[derive(Deserialize)]
+struct StoredReport {
+    provenance: Provenance,
+    values: Stored,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+impl TryFrom<StoredState> for EntityState {
+    type Error = String;
+
+    fn try_from(stored: StoredState) -> Result<Self, String> {
+        let mut listed: Vec<(String, StoredReport)> = stored.reports.into_iter().collect();
+        for k in 0..listed.len() {
+            if let Stored::SameAs(i) = listed[k].1.values {
+                let values = match listed.get(i).map(|(_, r)| &r.values) {
+                    Some(Stored::Values(values)) if i < k => values.clone(),
+                    _ => return Err(format!("report {k} refers to no earlier values ({i})")),
+                };
+                listed[k].1.values = Stored::Values(values);
+            }
+        }
+        let reports = listed
+            .into_iter()
+            .map(|(system, report)| {
+                let Stored::Values(values) = report.values else {
+                    unreachable!("every reference was resolved above");
+                };
+                let report = SourceReport {
+                    provenance: report.provenance,
+                    values,
+                    warnings: report.warnings,
+                };
+                (system, report)
+            })
+            .collect();
+        Ok(EntityState {
+            revision: stored.revision,
+            reports,
+            expires_at: stored.expires_at,
+        })
+    }
+}
+
+/// How [`EntityState::encode`] writes a state: [`StoredState`]'s layout, borrowed.
+#[derive(Serialize)]
+struct WriteState<'a> {
+    revision: i64,
+    reports: BTreeMap<&'a str, WriteReport<'a>>,
+    expires_at: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct WriteReport<'a> {
+    provenance: &'a Provenance,
+    values: WriteValues<'a>,
+    warnings: &'a [String],
+}
+
+/// A report's values, or the position of the earlier report holding the same packed values.
+enum WriteValues<'a> {
+    Values(&'a Values),
+    SameAs(usize),
+}
+
+impl Serialize for WriteValues<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WriteValues::Values(values) => values.serialize(serializer),
+            WriteValues::SameAs(i) => serializer.serialize_u64(*i as u64),
+        }
     }
 }
 
@@ -218,6 +329,7 @@ impl SourceReport {
 
 /// What the hub keeps per entity (changelogged, restored after a restart).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredState")]
 pub struct EntityState {
     /// Revision of the last published national record (0 before the first).
     pub revision: i64,
@@ -257,9 +369,49 @@ impl EntityState {
     /// The stored form (store and changelog): positional MessagePack behind
     /// [`STATE_POSITIONAL`].
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(192 * (1 + self.reports.len()));
+        let values: usize = self
+            .reports
+            .values()
+            .map(|r| match &r.values {
+                Values::Packed(bytes) => bytes.len(),
+                Values::Json(_) => 512,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(32 + values + 256 * self.reports.len());
         out.push(STATE_POSITIONAL);
-        self.serialize(&mut rmp_serde::Serializer::new(&mut out))
+        // Packed values equal to an earlier report's are written as its position: the relays
+        // of a GPS fix store the fix once.
+        let mut first: Vec<Option<&[u8]>> = Vec::with_capacity(self.reports.len());
+        let reports = self
+            .reports
+            .iter()
+            .map(|(system, report)| {
+                let values = match &report.values {
+                    Values::Packed(bytes) => match first.iter().position(|b| *b == Some(bytes)) {
+                        Some(i) => WriteValues::SameAs(i),
+                        None => WriteValues::Values(&report.values),
+                    },
+                    Values::Json(_) => WriteValues::Values(&report.values),
+                };
+                first.push(match &report.values {
+                    Values::Packed(bytes) => Some(bytes),
+                    Values::Json(_) => None,
+                });
+                let report = WriteReport {
+                    provenance: &report.provenance,
+                    values,
+                    warnings: &report.warnings,
+                };
+                (system.as_str(), report)
+            })
+            .collect();
+        let state = WriteState {
+            revision: self.revision,
+            reports,
+            expires_at: self.expires_at,
+        };
+        state
+            .serialize(&mut rmp_serde::Serializer::new(&mut out))
             .expect("states serialise to MessagePack");
         out
     }
@@ -1504,6 +1656,12 @@ mod tests {
                 5,
                 json!({"seats": 5, "lat": 24.88}),
             )),
+            packed(report(
+                "city-2",
+                Prefecture,
+                6,
+                json!({"seats": 5, "lat": 24.88}),
+            )),
         ] {
             resolve(
                 &mut state,
@@ -1517,6 +1675,15 @@ mod tests {
         let mut unexpiring = state.clone();
         state.expires_at = Some(1_751_241_600_000);
         let binary = state.encode();
+        let relayed = serde_json::to_vec(&json!({"seats": 5, "lat": 24.88})).expect("JSON");
+        assert_eq!(
+            binary
+                .windows(relayed.len())
+                .filter(|w| *w == relayed)
+                .count(),
+            1,
+            "values relayed by two systems are stored once"
+        );
         let mut named = vec![STATE_NAMED];
         state
             .serialize(&mut rmp_serde::Serializer::new(&mut named).with_struct_map())
