@@ -12,6 +12,7 @@
 //! where the thread holding it resolves it. Either way a report is resolved by the only thread
 //! holding its entity's partition and store.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use super::metrics::Metrics;
 use super::national::{NationalCodecs, ReportParts};
 use super::preparer::{PreparedReport, RawCodecs};
 use super::quarantine::{Quarantiner, Reason};
-use super::store::{Change, OpenFiles, Store};
+use super::store::{self, Change, OpenFiles, Store};
 use super::{PipelineError, TopicNames};
 use crate::stages::Rules;
 use crate::stages::resolve::{
@@ -399,6 +400,8 @@ enum WorkReport<'a> {
 struct BatchStates {
     touched: HashMap<(PartitionId, String), EntityState>,
     changed: HashSet<(PartitionId, String)>,
+    /// The committed states of each partition the batch reads, as of its start.
+    readers: HashMap<PartitionId, store::Reader>,
 }
 
 impl Resolver {
@@ -534,11 +537,15 @@ impl Resolver {
         };
         let key = (partition, entity);
         if !states.touched.contains_key(&key) {
-            let store = self.stores.get(&partition).expect("opened for the batch");
-            let stored = match store.get(&key.1)? {
-                Some(bytes) => {
-                    EntityState::decode(&bytes).map_err(|e| PipelineError::State(e.to_string()))?
+            let reader = match states.readers.entry(partition) {
+                Entry::Occupied(reader) => reader.into_mut(),
+                Entry::Vacant(vacant) => {
+                    let store = self.stores.get(&partition).expect("opened for the batch");
+                    vacant.insert(store.reader()?)
                 }
+            };
+            let stored = match reader.get(&key.1, EntityState::decode)? {
+                Some(state) => state.map_err(|e| PipelineError::State(e.to_string()))?,
                 None => EntityState::default(),
             };
             states.touched.insert(key.clone(), stored);

@@ -96,6 +96,28 @@ impl Drop for Held {
     }
 }
 
+/// A read-only view of a store's committed states ([`Store::reader`]): what was committed when
+/// it was made, whatever is written after.
+pub struct Reader {
+    table: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    path: PathBuf,
+}
+
+impl Reader {
+    /// The state of `key`, as `read` makes it from the stored bytes (read in place).
+    pub fn get<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let value = self.table.get(key).map_err(|e| StoreError {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(value.map(|v| read(v.value())))
+    }
+}
+
 /// One partition's entity states.
 pub struct Store {
     db: Database,
@@ -203,10 +225,18 @@ impl Store {
 
     /// The state of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reader()?.get(key, <[u8]>::to_vec)
+    }
+
+    /// A view of the committed states for many reads (a batch's): one read transaction, and
+    /// the table opened once, instead of both per key.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
         let read = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = read.open_table(ENTITIES).map_err(|e| self.error(e))?;
-        let value = table.get(key).map_err(|e| self.error(e))?;
-        Ok(value.map(|v| v.value().to_vec()))
+        Ok(Reader {
+            table,
+            path: self.path.clone(),
+        })
     }
 
     /// Number of entities held.
