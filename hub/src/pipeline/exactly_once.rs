@@ -473,7 +473,8 @@ pub fn run<S: Stage>(
 }
 
 /// One batch in one transaction: the stage's pending changes, where the records landed and
-/// how long the stage's own work took. On an error the transaction is left open (or was never begun): the caller aborts it.
+/// how long the stage's own work took. On an error the transaction is left open (or was never
+/// begun): the caller aborts it.
 fn transact<S: Stage>(
     consumer: &BaseConsumer<StageContext>,
     producer: &ThreadedProducer<Acknowledged>,

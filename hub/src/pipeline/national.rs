@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use schemas::Domain;
 use schemas::codec::{CodecError, Decoder, Encoder};
 use schemas::contract::Record;
 use schemas::records::{
-    Conflict, NationalAssetCard, NationalEnergyReport, NationalInstitution, NationalOfficeBuilding,
+    NationalAssetCard, NationalEnergyReport, NationalInstitution, NationalOfficeBuilding,
     NationalOperatingCost, NationalVehicle, NationalVehiclePosition, NationalVehicleQuota,
     Provenance,
 };
@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::stages::resolve::{ENVELOPE, Merged, Publication, Unpack, UnpackError, Values};
+use crate::stages::resolve::{ENVELOPE, Publication, Unpack, UnpackError, Values};
 
 /// Why a national record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -54,69 +54,51 @@ pub(crate) trait Envelope {
     /// revision, update time), so that what remains are the report's values alone: two
     /// reports saying the same pack to the same bytes.
     fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>);
-    /// Sets the envelope of a record to publish.
-    fn set_envelope(&mut self, envelope: Published);
+    /// Sets the envelope of a record to publish from its publication (whose values the
+    /// record already holds).
+    fn set_envelope(&mut self, publication: Publication);
 }
 
-/// A published record's envelope.
-pub(crate) struct Published {
-    entity_id: String,
-    contributions: Vec<Provenance>,
-    conflicts: Vec<Conflict>,
-    warnings: Vec<String>,
-    revision: i64,
-    updated_at: DateTime<Utc>,
-}
-
+/// [`Envelope`] for national records; those with a revision and an update time name both
+/// fields (stream records have neither: each point is published once).
 macro_rules! envelope {
-    (revised: $($national:ty),*; unrevised: $($stream:ty),*) => {
+    ($($national:ty $(: $revision:ident, $updated_at:ident)?);* $(;)?) => {
         $(impl Envelope for $national {
             fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>) {
                 self.conflicts.clear();
-                self.revision = 0;
-                self.updated_at = DateTime::UNIX_EPOCH;
+                $(
+                    self.$revision = 0;
+                    self.$updated_at = DateTime::UNIX_EPOCH;
+                )?
                 (
                     std::mem::take(&mut self.contributions),
                     std::mem::take(&mut self.warnings),
                 )
             }
-            fn set_envelope(&mut self, envelope: Published) {
-                self.entity_id = envelope.entity_id;
-                self.contributions = envelope.contributions;
-                self.conflicts = envelope.conflicts;
-                self.warnings = envelope.warnings;
-                self.revision = envelope.revision;
-                self.updated_at = envelope.updated_at;
-            }
-        })*
-        // Stream records carry no revision: each point is published once.
-        $(impl Envelope for $stream {
-            fn take_envelope(&mut self) -> (Vec<Provenance>, Vec<String>) {
-                self.conflicts.clear();
-                (
-                    std::mem::take(&mut self.contributions),
-                    std::mem::take(&mut self.warnings),
-                )
-            }
-            fn set_envelope(&mut self, envelope: Published) {
-                self.entity_id = envelope.entity_id;
-                self.contributions = envelope.contributions;
-                self.conflicts = envelope.conflicts;
-                self.warnings = envelope.warnings;
+            fn set_envelope(&mut self, publication: Publication) {
+                let merged = publication.merged;
+                self.entity_id = merged.entity_id;
+                self.contributions = merged.contributions;
+                self.conflicts = merged.conflicts;
+                self.warnings = merged.warnings;
+                $(
+                    self.$revision = publication.revision;
+                    self.$updated_at = publication.updated_at;
+                )?
             }
         })*
     };
 }
 
 envelope!(
-    revised: NationalAssetCard,
-    NationalEnergyReport,
-    NationalInstitution,
-    NationalOfficeBuilding,
-    NationalOperatingCost,
-    NationalVehicle,
-    NationalVehicleQuota;
-    unrevised: NationalVehiclePosition
+    NationalAssetCard: revision, updated_at;
+    NationalEnergyReport: revision, updated_at;
+    NationalInstitution: revision, updated_at;
+    NationalOfficeBuilding: revision, updated_at;
+    NationalOperatingCost: revision, updated_at;
+    NationalVehicle: revision, updated_at;
+    NationalVehicleQuota: revision, updated_at;
+    NationalVehiclePosition;
 );
 
 /// A national record read as the report of one source: its values packed, its contributions
@@ -214,7 +196,7 @@ impl<T: Record + Envelope + Send + Sync> Codec for Typed<T> {
         let record: T = if let Values::Packed(packed) = &publication.merged.values {
             // Values no merge changed (a first report, identical relays): typed all the way.
             let mut record: T = unpacked(packed)?;
-            record.set_envelope(Published::from(publication));
+            record.set_envelope(publication);
             record
         } else {
             let record = publication
@@ -227,26 +209,6 @@ impl<T: Record + Envelope + Send + Sync> Codec for Typed<T> {
 
     fn schema_id(&self) -> u32 {
         self.encoder.schema_id()
-    }
-}
-
-impl From<Publication> for Published {
-    fn from(publication: Publication) -> Self {
-        let Merged {
-            entity_id,
-            contributions,
-            conflicts,
-            warnings,
-            ..
-        } = publication.merged;
-        Published {
-            entity_id,
-            contributions,
-            conflicts,
-            warnings,
-            revision: publication.revision,
-            updated_at: publication.updated_at,
-        }
     }
 }
 
@@ -338,6 +300,7 @@ mod tests {
 
     use super::*;
     use crate::stages::key::Keyed;
+    use crate::stages::resolve::Merged;
     use crate::stages::tests as fixtures;
     use crate::stages::{self, Stage};
 
